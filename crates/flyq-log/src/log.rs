@@ -1,0 +1,617 @@
+//! [`Log`]: one partition's log, the segments that make it, and its append and read paths.
+//!
+//! Concurrency: one appender at a time (the `writer` mutex) and any number of readers, which
+//! never take the writer's lock: they snapshot the segment map, then read bytes that the writer
+//! published through each segment's atomic size. Syncing happens outside the writer lock, so
+//! appends continue while an `fdatasync` runs, and appenders that need durability at the same
+//! time share one sync (group commit, see [`Log::sync_to`]).
+
+use std::collections::BTreeMap;
+use std::io::IoSlice;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::batch::{self, BatchHeader, Compression};
+use crate::config::LogConfig;
+use crate::env::LogEnv;
+use crate::error::{IoContext, LogError, Result};
+use crate::recovery::{self, RecoveryReport};
+use crate::segment::Segment;
+use crate::storage::FileHandle;
+
+/// What an append assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the batch's first record.
+    pub base_offset: i64,
+    /// Offset of the batch's last record.
+    pub last_offset: i64,
+    /// Largest timestamp in the batch.
+    pub max_timestamp: i64,
+    /// Number of records in the batch.
+    pub record_count: i32,
+}
+
+/// Whole batches returned by [`Log::read`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogRead {
+    /// Concatenated batches, as stored; empty if there was nothing to return.
+    pub batches: Bytes,
+    /// Offset after the last returned batch (the requested offset if nothing was returned).
+    pub next_offset: i64,
+}
+
+/// The answer of [`Log::offset_for_timestamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// Offset of the first record with a timestamp at or after the target. For compressed
+    /// batches, the base offset of the first batch whose max timestamp reaches the target.
+    pub offset: i64,
+    /// That record's (or batch's max) timestamp.
+    pub timestamp: i64,
+}
+
+pub(crate) struct Writer {
+    pub active: Arc<Segment>,
+    /// Pinned handle for the active segment: a failed writeback is reported to the handle that
+    /// wrote, so it must stay open until synced.
+    pub file: Option<FileHandle>,
+    pub position: u64,
+    pub next_offset: i64,
+    pub leader_epoch: i32,
+    /// Time of the active segment's first append (for `segment.ms`).
+    pub segment_opened_ms: Option<i64>,
+    /// Time of the oldest append not yet synced (for `flush.ms`).
+    pub first_unsynced_ms: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    syncing: bool,
+}
+
+/// A partition log. Share it as `Arc<Log>`; every method takes `&self`.
+pub struct Log {
+    dir: PathBuf,
+    env: Arc<LogEnv>,
+    config: RwLock<LogConfig>,
+    pub(crate) segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
+    pub(crate) writer: Mutex<Writer>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    pub(crate) log_start: AtomicI64,
+    pub(crate) high_watermark: AtomicI64,
+    pub(crate) log_end: AtomicI64,
+    pub(crate) durable_end: AtomicI64,
+    poison: Mutex<Option<Arc<str>>>,
+    recovery: RecoveryReport,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .field("log_start", &self.log_start_offset())
+            .field("log_end", &self.log_end_offset())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir`, recovering it after a crash: sealed
+    /// segments are trusted, the active one is verified from its last durable index entry and a
+    /// torn tail is cut (see [`Log::recovery_report`]).
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig, env: Arc<LogEnv>) -> Result<Self> {
+        config.validate().map_err(LogError::Config)?;
+        let dir = dir.as_ref().to_path_buf();
+        let recovered = recovery::recover(&dir, &env, &config)?;
+        let log_end = recovered.writer.next_offset;
+        let poison = recovered.report.corruption.as_ref().map(|c| {
+            Arc::from(format!(
+                "corrupt batch at byte {} of segment {}: {}; writes refused until repaired",
+                c.position, c.segment_base_offset, c.detail
+            ))
+        });
+        Ok(Self {
+            dir,
+            env,
+            config: RwLock::new(config),
+            segments: RwLock::new(recovered.segments),
+            writer: Mutex::new(recovered.writer),
+            sync: Mutex::new(SyncState::default()),
+            synced: Condvar::new(),
+            log_start: AtomicI64::new(recovered.log_start),
+            high_watermark: AtomicI64::new(log_end),
+            log_end: AtomicI64::new(log_end),
+            durable_end: AtomicI64::new(log_end),
+            poison: Mutex::new(poison),
+            recovery: recovered.report,
+        })
+    }
+
+    /// The directory holding this log's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn env(&self) -> &Arc<LogEnv> {
+        &self.env
+    }
+
+    /// What recovery found and did when the log was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// A copy of the current configuration.
+    pub fn config(&self) -> LogConfig {
+        self.config.read().clone()
+    }
+
+    /// Replaces the configuration (retention, roll and flush settings apply from now on).
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate().map_err(LogError::Config)?;
+        *self.config.write() = config;
+        Ok(())
+    }
+
+    /// First offset still in the log. Invariant: `log_start <= high_watermark <= log_end`.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// Offset the next append will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    /// Offset up to which records are committed (replicated); consumers read below it.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Moves the high watermark, clamped to `[log_start, log_end]`. Returns the value set.
+    pub fn set_high_watermark(&self, offset: i64) -> i64 {
+        let clamped = offset.clamp(self.log_start_offset(), self.log_end_offset());
+        self.high_watermark.store(clamped, Ordering::Release);
+        clamped
+    }
+
+    /// Offset up to which every record is known to be on stable storage.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable_end.load(Ordering::Acquire)
+    }
+
+    /// Sets the leader epoch stamped on batches appended from now on.
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.writer.lock().leader_epoch = epoch;
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments.read().len()
+    }
+
+    /// Total bytes in the log's segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().values().map(|s| s.size()).sum()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.read().keys().copied().collect()
+    }
+
+    /// Whether an earlier storage failure stopped writes, and why.
+    pub fn poisoned(&self) -> Option<Arc<str>> {
+        self.poison.lock().clone()
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        match &*self.poison.lock() {
+            Some(reason) => Err(LogError::Poisoned(Arc::clone(reason))),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops all further writes: called on any storage failure after which the on-disk state
+    /// is no longer known.
+    pub(crate) fn poison_with(&self, error: LogError) -> LogError {
+        let reason: Arc<str> = Arc::from(format!("{error}: {}", source_chain(&error)));
+        tracing::error!(target: "flyq::log", dir = %self.dir.display(), %reason, "log poisoned: refusing writes until reopened");
+        self.poison.lock().get_or_insert(reason);
+        error
+    }
+
+    /// Validates `batch`, assigns its offsets and appends it. Under `flush.messages` the call
+    /// returns only once the batch is durable.
+    pub fn append(&self, batch: &[u8]) -> Result<AppendInfo> {
+        let config = self.config.read().clone();
+        let header = batch::validate(batch, config.max_batch_bytes)?;
+        let info = {
+            let mut w = self.writer.lock();
+            self.check_poison()?;
+            self.maybe_roll(&mut w, &config, batch.len() as u64, &header)?;
+            self.write_batch(&mut w, &config, batch, header)?
+        };
+        if let Some(n) = config.flush.messages {
+            let unsynced = info.last_offset + 1 - self.durable_offset();
+            if unsynced >= n as i64 {
+                self.sync_to(info.last_offset + 1)?;
+            }
+        }
+        Ok(info)
+    }
+
+    fn write_batch(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        batch: &[u8],
+        mut header: BatchHeader,
+    ) -> Result<AppendInfo> {
+        let base_offset = w.next_offset;
+        let mut prefix = [0u8; 16];
+        prefix.copy_from_slice(&batch[..16]);
+        batch::write_log_fields(&mut prefix, base_offset, w.leader_epoch);
+        let file = match &w.file {
+            Some(f) => Arc::clone(f),
+            None => {
+                let f = self
+                    .env
+                    .storage
+                    .open(w.active.log_path(), false)
+                    .context(|| format!("opening {}", w.active.log_path().display()))?;
+                w.file = Some(Arc::clone(&f));
+                f
+            }
+        };
+        let bufs = [IoSlice::new(&prefix), IoSlice::new(&batch[16..])];
+        if let Err(e) = file.write_all_at(&bufs, w.position) {
+            let error = LogError::io(format!("appending to {}", w.active.log_path().display()), e);
+            // A failed write may have left a partial batch past the end: cut it off. If that
+            // works and the cause was a full disk, the log is intact and stays writable.
+            return match file.set_len(w.position) {
+                Ok(()) if error.is_retriable() => Err(error),
+                _ => Err(self.poison_with(error)),
+            };
+        }
+        header.base_offset = base_offset;
+        let position = w.position;
+        let interval = config.index_interval_bytes;
+        w.active.with_indexes_mut(|ix| {
+            ix.on_batch(w.active.base_offset(), position, &header, interval)
+        });
+        w.position += batch.len() as u64;
+        w.next_offset = header.next_offset();
+        let now = self.env.clock.now_ms();
+        w.segment_opened_ms.get_or_insert(now);
+        w.first_unsynced_ms.get_or_insert(now);
+        w.active.publish(w.position, w.next_offset);
+        self.log_end.store(w.next_offset, Ordering::Release);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
+            record_count: header.records_count,
+        })
+    }
+
+    fn maybe_roll(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        len: u64,
+        header: &BatchHeader,
+    ) -> Result<()> {
+        let full = w.position > 0 && w.position + len > config.segment_bytes;
+        let offsets_overflow = w.next_offset + i64::from(header.last_offset_delta)
+            - w.active.base_offset()
+            > i64::from(u32::MAX);
+        let aged = match (config.segment_ms, w.segment_opened_ms) {
+            (Some(max_age), Some(opened)) => {
+                w.position > 0 && self.env.clock.now_ms() - opened >= max_age.as_millis() as i64
+            }
+            _ => false,
+        };
+        if full || offsets_overflow || aged || w.active.is_sealed() {
+            self.roll_locked(w)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one, even if the active one is not full.
+    /// Does nothing on an empty active segment.
+    pub fn roll(&self) -> Result<()> {
+        let mut w = self.writer.lock();
+        self.check_poison()?;
+        if w.position > 0 || w.active.is_sealed() {
+            self.roll_locked(&mut w)?;
+        }
+        Ok(())
+    }
+
+    /// Rolls with the writer locked. The old segment is synced and sealed *before* the new one
+    /// exists, so every sealed segment on disk is durable and recovery never scans it.
+    fn roll_locked(&self, w: &mut Writer) -> Result<()> {
+        if !w.active.is_sealed() {
+            if let Some(file) = &w.file {
+                file.sync_data()
+                    .context(|| format!("syncing {}", w.active.log_path().display()))
+                    .map_err(|e| self.poison_with(e))?;
+            }
+            self.durable_end.fetch_max(w.next_offset, Ordering::AcqRel);
+            // Sealing writes index files; if the disk is full the segment stays active and the
+            // roll is retried by the next append.
+            w.active.seal().map_err(|e| {
+                if e.is_retriable() {
+                    e
+                } else {
+                    self.poison_with(e)
+                }
+            })?;
+        }
+        // If creating the next segment fails (a full disk), the sealed segment stays the
+        // writer's and the next append retries the roll.
+        let (segment, file) = Segment::create(&self.env, &self.dir, w.next_offset)?;
+        self.env
+            .storage
+            .sync_dir(&self.dir)
+            .context(|| format!("syncing {}", self.dir.display()))?;
+        self.segments
+            .write()
+            .insert(segment.base_offset(), Arc::clone(&segment));
+        w.active = segment;
+        w.file = Some(file);
+        w.position = 0;
+        w.segment_opened_ms = None;
+        tracing::debug!(target: "flyq::log", dir = %self.dir.display(), base_offset = w.next_offset, "rolled segment");
+        Ok(())
+    }
+
+    /// Blocks until every record below `offset` is durable. Concurrent callers share syncs: the
+    /// first becomes the leader and syncs everything written so far; the others wait for it and
+    /// return at once if it covered them (group commit).
+    pub fn sync_to(&self, offset: i64) -> Result<()> {
+        loop {
+            {
+                let mut state = self.sync.lock();
+                loop {
+                    self.check_poison()?;
+                    if self.durable_offset() >= offset {
+                        return Ok(());
+                    }
+                    if !state.syncing {
+                        state.syncing = true;
+                        break;
+                    }
+                    self.synced.wait(&mut state);
+                }
+            }
+            let result = self.sync_once();
+            self.sync.lock().syncing = false;
+            self.synced.notify_all();
+            result?;
+        }
+    }
+
+    /// Syncs everything appended so far, then writes the index entries that became durable.
+    fn sync_once(&self) -> Result<()> {
+        let (segment, file, position, next_offset) = {
+            let w = self.writer.lock();
+            (
+                Arc::clone(&w.active),
+                w.file.clone(),
+                w.position,
+                w.next_offset,
+            )
+        };
+        if let Some(file) = file {
+            file.sync_data()
+                .context(|| format!("syncing {}", segment.log_path().display()))
+                .map_err(|e| self.poison_with(e))?;
+        }
+        // The data is durable now whatever happens to the index entries: if writing them fails
+        // for lack of space they stay in memory and recovery would just scan further.
+        match segment.persist_indexes(position, next_offset) {
+            Err(e) if e.is_retriable() => {
+                tracing::warn!(target: "flyq::log", dir = %self.dir.display(), error = %e, "index entries not written");
+            }
+            other => other.map_err(|e| self.poison_with(e))?,
+        }
+        self.durable_end.fetch_max(next_offset, Ordering::AcqRel);
+        let mut w = self.writer.lock();
+        if w.next_offset == next_offset {
+            w.first_unsynced_ms = None;
+        }
+        Ok(())
+    }
+
+    /// Syncs everything appended so far.
+    pub fn flush(&self) -> Result<()> {
+        self.sync_to(self.log_end_offset())
+    }
+
+    /// Syncs if the oldest unsynced append is older than `flush.ms`. Returns whether it synced.
+    pub fn flush_if_due(&self) -> Result<bool> {
+        let Some(interval) = self.config.read().flush.interval else {
+            return Ok(false);
+        };
+        let due =
+            self.writer.lock().first_unsynced_ms.is_some_and(|first| {
+                self.env.clock.now_ms() - first >= interval.as_millis() as i64
+            });
+        if due {
+            self.flush()?;
+        }
+        Ok(due)
+    }
+
+    /// The segment holding `offset`, or the first one after it.
+    pub(crate) fn segment_for(&self, offset: i64) -> Option<Arc<Segment>> {
+        let segments = self.segments.read();
+        segments
+            .range(..=offset)
+            .next_back()
+            .filter(|(_, s)| s.next_offset() > offset)
+            .or_else(|| segments.range(offset + 1..).next())
+            .map(|(_, s)| Arc::clone(s))
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`: as many as fit in
+    /// `max_bytes`, but always at least one if one exists, and only batches that end below
+    /// `upper` (pass [`Log::high_watermark`] for consumers, [`Log::log_end_offset`] for
+    /// replicas). Never returns a partial batch.
+    pub fn read(&self, offset: i64, max_bytes: usize, upper: i64) -> Result<LogRead> {
+        let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < log_start || offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        let empty = LogRead {
+            batches: Bytes::new(),
+            next_offset: offset,
+        };
+        let upper = upper.min(log_end);
+        if offset >= upper {
+            return Ok(empty);
+        }
+        let Some(segment) = self.segment_for(offset) else {
+            return Ok(empty);
+        };
+        let Some((position, first)) = segment.locate(offset)? else {
+            return Ok(empty);
+        };
+        if first.last_offset() >= upper {
+            return Ok(empty);
+        }
+        let available = segment.size().saturating_sub(position);
+        let want = (max_bytes as u64).max(first.total_len()).min(available);
+        let mut buf = vec![0u8; want as usize];
+        segment
+            .file()?
+            .read_exact_at(&mut buf, position)
+            .context(|| format!("reading {}", segment.log_path().display()))?;
+        // Keep the whole batches that fit and end below `upper`; the first always counts.
+        let mut end = 0usize;
+        let mut next_offset = offset;
+        while let Ok(h) = BatchHeader::parse(&buf[end..]) {
+            let len = h.total_len() as usize;
+            let fits = end + len <= buf.len() && (end == 0 || end + len <= max_bytes);
+            if !fits || h.last_offset() >= upper {
+                break;
+            }
+            end += len;
+            next_offset = h.next_offset();
+        }
+        buf.truncate(end);
+        Ok(LogRead {
+            batches: Bytes::from(buf),
+            next_offset,
+        })
+    }
+
+    /// The first record whose timestamp is at or after `timestamp` (Kafka's ListOffsets by
+    /// time), or `None` if every record is older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        let log_start = self.log_start_offset();
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
+        let last = segments.len().saturating_sub(1);
+        for (i, segment) in segments.iter().enumerate() {
+            if segment.next_offset() <= log_start {
+                continue;
+            }
+            // The active segment's running maximum is exact only at index entries: search it.
+            let max = segment.with_indexes(|ix| ix.max_timestamp)?;
+            if max < timestamp && i != last {
+                continue;
+            }
+            if let Some(found) = self.find_timestamp_in(segment, timestamp, log_start)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    fn find_timestamp_in(
+        &self,
+        segment: &Arc<Segment>,
+        timestamp: i64,
+        log_start: i64,
+    ) -> Result<Option<TimestampOffset>> {
+        let base = segment.base_offset();
+        let from_offset = segment
+            .with_indexes(|ix| {
+                ix.times
+                    .below(timestamp)
+                    .map(|t| base + i64::from(t.relative_offset))
+            })?
+            .unwrap_or(base)
+            .max(log_start);
+        let Some((start, _)) = segment.locate(from_offset)? else {
+            return Ok(None);
+        };
+        let mut hit = None;
+        segment.walk_headers(start, |pos, h| {
+            if h.max_timestamp >= timestamp && h.last_offset() >= log_start {
+                hit = Some((pos, *h));
+                false
+            } else {
+                true
+            }
+        })?;
+        let Some((position, header)) = hit else {
+            return Ok(None);
+        };
+        let fallback = TimestampOffset {
+            offset: header.base_offset.max(log_start),
+            timestamp: header.max_timestamp,
+        };
+        if header.compression() != Ok(Compression::None) {
+            return Ok(Some(fallback));
+        }
+        // Uncompressed: find the exact record by its timestamp delta.
+        let mut bytes = vec![0u8; header.total_len() as usize];
+        segment
+            .file()?
+            .read_exact_at(&mut bytes, position)
+            .context(|| format!("reading {}", segment.log_path().display()))?;
+        let records = batch::records(&bytes[batch::BATCH_HEADER_LEN..]);
+        for record in records.flatten() {
+            let offset = header.base_offset + i64::from(record.offset_delta);
+            let ts = header.base_timestamp + record.timestamp_delta;
+            if ts >= timestamp && offset >= log_start {
+                return Ok(Some(TimestampOffset {
+                    offset,
+                    timestamp: ts,
+                }));
+            }
+        }
+        Ok(Some(fallback))
+    }
+
+    /// Syncs and seals the active segment's indexes so the next open is fast, then closes.
+    pub fn close(self) -> Result<()> {
+        self.flush()
+    }
+}
+
+fn source_chain(error: &LogError) -> String {
+    let mut out = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
