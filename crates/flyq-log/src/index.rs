@@ -7,7 +7,10 @@
 //! at the last valid entry instead of at the segment's first byte.
 //!
 //! Entries not yet persisted stay in memory only ([`SparseIndex::persist`] writes them later).
-//! Sealed segments' indexes are complete and trimmed to their exact size.
+//!
+//! A sealed segment's offset index ends with a **seal trailer**: one entry of all `0xFF` bytes
+//! (no real entry can have it: positions stay below 2^31). It is written last, after the data
+//! and every entry were synced, so a trailer on disk proves the segment complete and durable.
 
 use std::io::{self, IoSlice};
 use std::path::Path;
@@ -84,6 +87,8 @@ pub(crate) struct SparseIndex<E> {
     entries: Vec<E>,
     /// `entries[..persisted]` are in the file.
     persisted: usize,
+    /// The file ends with the seal trailer.
+    sealed: bool,
 }
 
 impl<E: IndexEntry> Default for SparseIndex<E> {
@@ -91,6 +96,7 @@ impl<E: IndexEntry> Default for SparseIndex<E> {
         Self {
             entries: Vec::new(),
             persisted: 0,
+            sealed: false,
         }
     }
 }
@@ -108,9 +114,12 @@ impl<E: IndexEntry> SparseIndex<E> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        let total = bytes.len() / E::SIZE;
+        let whole = bytes.len() - bytes.len() % E::SIZE;
+        let sealed = whole >= E::SIZE && bytes[whole - E::SIZE..whole].iter().all(|b| *b == 0xFF);
+        let body = &bytes[..if sealed { whole - E::SIZE } else { whole }];
+        let total = body.len() / E::SIZE;
         let mut entries: Vec<E> = Vec::with_capacity(total);
-        for chunk in bytes.chunks_exact(E::SIZE) {
+        for chunk in body.chunks_exact(E::SIZE) {
             let entry = E::decode(chunk);
             let in_order = entries.last().is_none_or(|prev| entry.follows(prev));
             if !in_order || !valid(&entry) {
@@ -120,7 +129,36 @@ impl<E: IndexEntry> SparseIndex<E> {
         }
         let rejected = total - entries.len();
         let persisted = entries.len();
-        Ok((Self { entries, persisted }, rejected))
+        // A trailer counts only after a complete, well-formed index.
+        let sealed = sealed && rejected == 0 && bytes.len() == whole;
+        Ok((
+            Self {
+                entries,
+                persisted,
+                sealed,
+            },
+            rejected,
+        ))
+    }
+
+    /// Whether the file ends with the seal trailer.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Writes every entry and then the seal trailer, syncing before and after the trailer so it
+    /// can only be on disk behind a complete index.
+    pub fn seal_file(&mut self, storage: &dyn Storage, path: &Path) -> io::Result<()> {
+        if self.sealed {
+            return Ok(());
+        }
+        self.persist(storage, path, |_| true)?;
+        let file = storage.open(path, true)?;
+        file.sync_data()?;
+        file.write_all_at(&[IoSlice::new(&[0xFF; 16][..E::SIZE])], self.file_len())?;
+        file.sync_data()?;
+        self.sealed = true;
+        Ok(())
     }
 
     pub fn entries(&self) -> &[E] {
@@ -138,15 +176,17 @@ impl<E: IndexEntry> SparseIndex<E> {
         }
     }
 
-    /// Forgets entries from `keep` on, in memory; the file is cut at the next persist.
+    /// Forgets entries from `keep` on (and the seal), in memory; the file is cut at the next
+    /// persist or trim.
     pub fn truncate(&mut self, keep: usize) {
         self.entries.truncate(keep);
         self.persisted = self.persisted.min(keep);
+        self.sealed = false;
     }
 
-    /// Whether the file holds exactly the persisted entries (nothing stale after them).
+    /// Length of the file holding the persisted entries (and the trailer, if sealed).
     pub fn file_len(&self) -> u64 {
-        (self.persisted * E::SIZE) as u64
+        ((self.persisted + usize::from(self.sealed)) * E::SIZE) as u64
     }
 
     /// Writes the entries accepted by `durable` (a prefix: entries are ordered) that are not yet
@@ -158,7 +198,7 @@ impl<E: IndexEntry> SparseIndex<E> {
         durable: impl Fn(&E) -> bool,
     ) -> io::Result<()> {
         let upto = self.entries.partition_point(|e| durable(e));
-        if upto <= self.persisted {
+        if upto <= self.persisted || self.sealed {
             return Ok(());
         }
         let mut buf = Vec::with_capacity((upto - self.persisted) * E::SIZE);
@@ -282,6 +322,29 @@ mod tests {
         let (loaded, _) =
             SparseIndex::<OffsetEntry>::load(&disk, path, |e| e.position < 8192).unwrap();
         assert_eq!(loaded.entries().len(), 2);
+    }
+
+    #[test]
+    fn seal_trailer_marks_a_complete_index_and_truncate_removes_it() {
+        let disk = SimStorage::new();
+        let path = Path::new("/x.index");
+        let mut idx = offsets(3);
+        idx.seal_file(&disk, path).unwrap();
+        let (loaded, rejected) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        assert!(loaded.is_sealed());
+        assert_eq!((loaded.entries(), rejected), (idx.entries(), 0));
+        let mut loaded = loaded;
+        loaded.truncate(2);
+        loaded.trim_file(&disk, path).unwrap();
+        let (again, _) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        assert!(!again.is_sealed());
+        assert_eq!(again.entries().len(), 2);
+        // A trailer behind a damaged entry does not count.
+        let f = disk.open(path, false).unwrap();
+        f.write_all_at(&[IoSlice::new(&[0; 8]), IoSlice::new(&[0xFF; 8])], 16)
+            .unwrap();
+        let (damaged, rejected) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        assert!(!damaged.is_sealed() && rejected == 1);
     }
 
     #[test]

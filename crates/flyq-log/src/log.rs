@@ -67,12 +67,49 @@ pub(crate) struct Writer {
     pub segment_opened_ms: Option<i64>,
     /// Time of the oldest append not yet synced (for `flush.ms`).
     pub first_unsynced_ms: Option<i64>,
+    /// Rolled segments not yet synced and sealed, oldest first. The next sync seals them
+    /// before it syncs the active segment, so syncs always make a prefix of the log durable.
+    pub unsealed: Vec<Unsealed>,
+    /// A segment file was created since the directory was last synced.
+    pub dir_dirty: bool,
+    /// Rolls so far (a sync knows whether a roll happened while it ran).
+    pub rolls: u64,
+}
+
+/// A rolled segment waiting to be sealed, with the handle that wrote it.
+#[derive(Clone)]
+pub(crate) struct Unsealed {
+    pub segment: Arc<Segment>,
+    pub file: Option<FileHandle>,
+}
+
+impl Writer {
+    pub(crate) fn new(active: Arc<Segment>, unsealed: Vec<Unsealed>) -> Self {
+        Self {
+            position: active.size(),
+            next_offset: active.next_offset(),
+            active,
+            file: None,
+            leader_epoch: -1,
+            segment_opened_ms: None,
+            first_unsynced_ms: None,
+            unsealed,
+            dir_dirty: false,
+            rolls: 0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct SyncState {
+    /// A leader is syncing.
     syncing: bool,
+    /// The largest offset any caller is waiting to see durable.
+    requested: i64,
 }
+
+/// How many syncs in a row one leader runs for others before handing the role on.
+const MAX_LEADER_ROUNDS: u32 = 8;
 
 /// A partition log. Share it as `Arc<Log>`; every method takes `&self`.
 pub struct Log {
@@ -318,98 +355,118 @@ impl Log {
             }
             _ => false,
         };
-        if full || offsets_overflow || aged || w.active.is_sealed() {
+        if full || offsets_overflow || aged {
             self.roll_locked(w)?;
         }
         Ok(())
     }
 
-    /// Seals the active segment and starts a new one, even if the active one is not full.
-    /// Does nothing on an empty active segment.
+    /// Starts a new segment even if the active one is not full (it is sealed by the next
+    /// sync). Does nothing on an empty active segment.
     pub fn roll(&self) -> Result<()> {
         let mut w = self.writer.lock();
         self.check_poison()?;
-        if w.position > 0 || w.active.is_sealed() {
+        if w.position > 0 {
             self.roll_locked(&mut w)?;
         }
         Ok(())
     }
 
-    /// Rolls with the writer locked. The old segment is synced and sealed *before* the new one
-    /// exists, so every sealed segment on disk is durable and recovery never scans it.
+    /// Rolls with the writer locked. Nothing is synced here: the old segment joins
+    /// `unsealed`, and the next sync (a waiting appender, the background flusher, or close)
+    /// syncs and seals it. A roll therefore never stalls appends behind a segment's write-back.
     fn roll_locked(&self, w: &mut Writer) -> Result<()> {
-        if !w.active.is_sealed() {
-            if let Some(file) = &w.file {
-                file.sync_data()
-                    .context(|| format!("syncing {}", w.active.log_path().display()))
-                    .map_err(|e| self.poison_with(e))?;
-            }
-            self.durable_end.fetch_max(w.next_offset, Ordering::AcqRel);
-            // Sealing writes index files; if the disk is full the segment stays active and the
-            // roll is retried by the next append.
-            w.active.seal().map_err(|e| {
-                if e.is_retriable() {
-                    e
-                } else {
-                    self.poison_with(e)
-                }
-            })?;
-        }
-        // If creating the next segment fails (a full disk), the sealed segment stays the
-        // writer's and the next append retries the roll.
         let (segment, file) = Segment::create(&self.env, &self.dir, w.next_offset)?;
-        self.env
-            .storage
-            .sync_dir(&self.dir)
-            .context(|| format!("syncing {}", self.dir.display()))?;
         self.segments
             .write()
             .insert(segment.base_offset(), Arc::clone(&segment));
-        w.active = segment;
-        w.file = Some(file);
+        let old = std::mem::replace(&mut w.active, segment);
+        let old_file = w.file.replace(file);
+        w.unsealed.push(Unsealed {
+            segment: old,
+            file: old_file,
+        });
         w.position = 0;
         w.segment_opened_ms = None;
+        w.dir_dirty = true;
+        w.rolls += 1;
         tracing::debug!(target: "flyq::log", dir = %self.dir.display(), base_offset = w.next_offset, "rolled segment");
         Ok(())
     }
 
-    /// Blocks until every record below `offset` is durable. Concurrent callers share syncs: the
-    /// first becomes the leader and syncs everything written so far; the others wait for it and
-    /// return at once if it covered them (group commit).
+    /// Blocks until every record below `offset` is durable. Concurrent callers share syncs
+    /// (group commit): the first becomes the leader and syncs everything written so far; the
+    /// others wait and return as soon as a sync covers them. While callers are still waiting
+    /// for data the last sync did not cover, the leader runs another sync right away (up to
+    /// [`MAX_LEADER_ROUNDS`]) instead of handing the role to a waiter that would first have to
+    /// be woken: on a busy machine that wake-up costs as much as a sync.
     pub fn sync_to(&self, offset: i64) -> Result<()> {
+        let mut state = self.sync.lock();
         loop {
-            {
-                let mut state = self.sync.lock();
-                loop {
-                    self.check_poison()?;
-                    if self.durable_offset() >= offset {
-                        return Ok(());
-                    }
-                    if !state.syncing {
-                        state.syncing = true;
-                        break;
-                    }
-                    self.synced.wait(&mut state);
-                }
+            self.check_poison()?;
+            if self.durable_offset() >= offset {
+                return Ok(());
             }
-            let result = self.sync_once();
-            self.sync.lock().syncing = false;
+            state.requested = state.requested.max(offset);
+            if !state.syncing {
+                state.syncing = true;
+                break;
+            }
+            self.synced.wait(&mut state);
+        }
+        let mut rounds = 0;
+        loop {
+            let result = parking_lot::MutexGuard::unlocked(&mut state, || self.sync_once());
+            rounds += 1;
             self.synced.notify_all();
-            result?;
+            let more = state.requested > self.durable_offset();
+            if result.is_err() || !more || rounds >= MAX_LEADER_ROUNDS {
+                state.syncing = false;
+                drop(state);
+                self.synced.notify_all();
+                result?;
+                // Covered by the first round, unless another leader's poison got in between.
+                return if self.durable_offset() >= offset {
+                    Ok(())
+                } else {
+                    self.sync_to(offset)
+                };
+            }
         }
     }
 
-    /// Syncs everything appended so far, then writes the index entries that became durable.
+    /// Syncs everything appended so far: the directory if segments were created, then rolled
+    /// segments (sealing each), then the active segment, whose durable index entries are then
+    /// written.
     fn sync_once(&self) -> Result<()> {
-        let (segment, file, position, next_offset) = {
+        let (unsealed, dir_dirty, rolls, segment, file, position, next_offset) = {
             let w = self.writer.lock();
-            (
+            let active = (
                 Arc::clone(&w.active),
                 w.file.clone(),
                 w.position,
                 w.next_offset,
+            );
+            (
+                w.unsealed.clone(),
+                w.dir_dirty,
+                w.rolls,
+                active.0,
+                active.1,
+                active.2,
+                active.3,
             )
         };
+        if dir_dirty {
+            self.env
+                .storage
+                .sync_dir(&self.dir)
+                .context(|| format!("syncing {}", self.dir.display()))
+                .map_err(|e| self.poison_with(e))?;
+        }
+        for rolled in &unsealed {
+            self.seal_rolled(rolled)?;
+        }
         if let Some(file) = file {
             file.sync_data()
                 .context(|| format!("syncing {}", segment.log_path().display()))
@@ -425,15 +482,58 @@ impl Log {
         }
         self.durable_end.fetch_max(next_offset, Ordering::AcqRel);
         let mut w = self.writer.lock();
+        w.unsealed.retain(|u| !u.segment.is_sealed());
+        if w.rolls == rolls {
+            w.dir_dirty = false;
+        }
         if w.next_offset == next_offset {
             w.first_unsynced_ms = None;
         }
         Ok(())
     }
 
-    /// Syncs everything appended so far.
+    /// Syncs and seals a rolled segment. A full disk while writing its index leaves it unsealed
+    /// (retried by the next sync); any other failure poisons the log.
+    fn seal_rolled(&self, rolled: &Unsealed) -> Result<()> {
+        let segment = &rolled.segment;
+        if segment.is_sealed() {
+            return Ok(());
+        }
+        let file = match &rolled.file {
+            Some(f) => Arc::clone(f),
+            None => segment.file()?,
+        };
+        file.sync_data()
+            .context(|| format!("syncing {}", segment.log_path().display()))
+            .map_err(|e| self.poison_with(e))?;
+        segment.seal().map_err(|e| {
+            if e.is_retriable() {
+                e
+            } else {
+                self.poison_with(e)
+            }
+        })
+    }
+
+    /// Syncs everything appended so far and seals rolled segments.
     pub fn flush(&self) -> Result<()> {
-        self.sync_to(self.log_end_offset())
+        self.sync_to(self.log_end_offset())?;
+        if self.writer.lock().unsealed.is_empty() {
+            return Ok(());
+        }
+        // The data was durable already, but rolled segments still wait for their seal: take
+        // the leader role for one more sync.
+        let mut state = self.sync.lock();
+        while state.syncing {
+            self.synced.wait(&mut state);
+        }
+        self.check_poison()?;
+        state.syncing = true;
+        let result = parking_lot::MutexGuard::unlocked(&mut state, || self.sync_once());
+        state.syncing = false;
+        drop(state);
+        self.synced.notify_all();
+        result
     }
 
     /// Syncs if the oldest unsynced append is older than `flush.ms`. Returns whether it synced.

@@ -1,12 +1,15 @@
-//! Opening a log: finding its segments and recovering the active one after a crash.
+//! Opening a log: finding its segments and recovering those a crash may have torn.
 //!
-//! Sealed segments are trusted without reading them: a segment is only sealed after its data
-//! and indexes were synced, so a crash cannot have torn it. Their indexes are checked lazily,
-//! on first use. Only the active segment can hold unsynced bytes, and only after its last
-//! *durable* index entry (index entries reach disk only after the data they point to, see
-//! [`crate::index`]). So recovery verifies the active segment from that entry on, CRC by CRC,
-//! and truncates at the first incomplete or corrupt batch, logging exactly what it dropped.
-//! After a clean shutdown that is one batch; after a crash, at most the unsynced tail.
+//! A segment whose offset index ends with the seal trailer was synced and sealed, and so was
+//! every older one (segments are sealed oldest first). Those are trusted without reading them;
+//! their indexes are checked lazily, on first use. Only the segments after the newest sealed
+//! one (normally just the active segment, sometimes a rolled one whose seal a crash cut short)
+//! can hold unsynced bytes, and only after their last *durable* index entry (entries reach
+//! disk only after the data they point to, see [`crate::index`]). Recovery verifies them in
+//! order from that entry on, CRC by CRC. At the first incomplete or corrupt batch it cuts the
+//! segment there and removes every later segment: syncs go oldest first, so nothing after a
+//! torn point was ever acknowledged. Every cut is logged with what it dropped. After a clean
+//! shutdown this verifies about one index interval; after a crash, at most the unsynced tail.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +37,8 @@ pub struct Truncation {
     pub first_dropped_offset: i64,
     /// Why the bytes at `position` were not a valid batch.
     pub reason: String,
+    /// Later segments removed with the tail (their base offsets).
+    pub segments_removed: Vec<i64>,
 }
 
 /// What happened when a log was opened.
@@ -75,7 +80,7 @@ pub(crate) fn recover(dir: &Path, env: &Arc<LogEnv>, config: &LogConfig) -> Resu
     bases.sort_unstable();
     let checkpointed_start = checkpoint::read(storage, dir)
         .context(|| format!("reading log start of {}", dir.display()))?;
-    let mut log_start = checkpointed_start
+    let log_start = checkpointed_start
         .unwrap_or(0)
         .max(bases.first().copied().unwrap_or(0));
 
@@ -105,22 +110,74 @@ pub(crate) fn recover(dir: &Path, env: &Arc<LogEnv>, config: &LogConfig) -> Resu
             .context(|| format!("syncing {}", dir.display()))?;
         tracing::info!(target: "flyq::log", dir = %dir.display(), files = ?report.removed_files, "removed leftover files");
     }
-
-    let mut segments = BTreeMap::new();
-    let Some(&active_base) = bases.last() else {
+    if bases.is_empty() {
         return fresh(dir, env, log_start, report);
-    };
-    for pair in bases.windows(2) {
+    }
+
+    // The newest sealed segment: it and everything older is complete and durable.
+    let mut first_unsealed = 0;
+    for (i, base) in bases.iter().enumerate().rev() {
+        if Segment::has_seal_trailer(env, dir, *base)? {
+            first_unsealed = i + 1;
+            break;
+        }
+    }
+    // The last segment is always recovered: it becomes the active one.
+    let first_unsealed = first_unsealed.min(bases.len() - 1);
+    let mut segments = BTreeMap::new();
+    for pair in bases[..=first_unsealed].windows(2) {
         let path = dir.join(segment::file_name(pair[0], LOG_EXT));
         let size = storage
             .file_len(&path)
             .context(|| format!("sizing {}", path.display()))?;
         segments.insert(pair[0], Segment::sealed(env, dir, pair[0], size, pair[1]));
     }
-    let active = recover_active(dir, env, config, active_base, &mut report)?;
+
+    let mut active = None;
+    for (i, &base) in bases.iter().enumerate().skip(first_unsealed) {
+        let next_base = bases.get(i + 1).copied();
+        let (segment, outcome) = recover_segment(dir, env, config, base, &mut report)?;
+        let ended_early = next_base.is_some_and(|next| segment.next_offset() != next);
+        if outcome == Outcome::Fenced
+            || next_base.is_none()
+            || ended_early
+            || outcome == Outcome::Cut
+        {
+            if outcome != Outcome::Fenced && next_base.is_some() {
+                let removed = remove_later_segments(dir, env, &bases[i + 1..])?;
+                let truncation = report.truncation.get_or_insert_with(|| Truncation {
+                    segment_base_offset: base,
+                    position: segment.size(),
+                    bytes_dropped: 0,
+                    first_dropped_offset: segment.next_offset(),
+                    reason: "the segment ends before the next one begins".into(),
+                    segments_removed: Vec::new(),
+                });
+                truncation.segments_removed = removed;
+                tracing::warn!(
+                    target: "flyq::log", dir = %dir.display(), segments = ?truncation.segments_removed,
+                    first_dropped_offset = truncation.first_dropped_offset,
+                    "recovery removed segments after a torn point"
+                );
+            }
+            segments.insert(base, Arc::clone(&segment));
+            active = Some(segment);
+            break;
+        }
+        // A complete rolled segment whose seal a crash interrupted: seal it now.
+        segment.seal()?;
+        segments.insert(base, segment);
+    }
+    let Some(active) = active else {
+        return Err(crate::error::LogError::Config(format!(
+            "no active segment in {}",
+            dir.display()
+        )));
+    };
     if active.next_offset() < log_start {
         // Everything up to a checkpointed log start past the surviving data was deleted.
         drop(segments);
+        drop(active);
         for base in bases {
             for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
                 let _ = storage.remove_file(&dir.join(segment::file_name(base, ext)));
@@ -128,24 +185,38 @@ pub(crate) fn recover(dir: &Path, env: &Arc<LogEnv>, config: &LogConfig) -> Resu
         }
         return fresh(dir, env, log_start, report);
     }
-    log_start = log_start.max(active_base.min(bases[0]));
-    segments.insert(active_base, Arc::clone(&active));
+    let log_start = log_start.max(*segments.keys().next().unwrap_or(&log_start));
     report.segments = segments.len();
-    let writer = Writer {
-        position: active.size(),
-        next_offset: active.next_offset(),
-        active,
-        file: None,
-        leader_epoch: -1,
-        segment_opened_ms: None,
-        first_unsynced_ms: None,
-    };
+    let writer = Writer::new(active, Vec::new());
     Ok(Recovered {
         segments,
         writer,
         log_start,
         report,
     })
+}
+
+/// Removes segments newest first, syncing the directory after each, so that a crash in between
+/// still leaves a prefix of the log. Returns their base offsets.
+fn remove_later_segments(dir: &Path, env: &LogEnv, bases: &[i64]) -> Result<Vec<i64>> {
+    for &base in bases.iter().rev() {
+        for ext in [INDEX_EXT, TIME_INDEX_EXT, LOG_EXT] {
+            let path = dir.join(segment::file_name(base, ext));
+            match env.storage.remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(crate::error::LogError::io(
+                        format!("removing {}", path.display()),
+                        e,
+                    ));
+                }
+                _ => {}
+            }
+        }
+        env.storage
+            .sync_dir(dir)
+            .context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(bases.to_vec())
 }
 
 /// An empty log starting at `log_start`.
@@ -162,31 +233,33 @@ fn fresh(
     report.segments = 1;
     let mut segments = BTreeMap::new();
     segments.insert(log_start, Arc::clone(&active));
-    let writer = Writer {
-        active,
-        file: None,
-        position: 0,
-        next_offset: log_start,
-        leader_epoch: -1,
-        segment_opened_ms: None,
-        first_unsynced_ms: None,
-    };
     Ok(Recovered {
         segments,
-        writer,
+        writer: Writer::new(active, Vec::new()),
         log_start,
         report,
     })
 }
 
-/// Verifies the active segment from its last durable index entry and cuts a bad tail.
-fn recover_active(
+/// How the recovery of one segment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Every byte verified.
+    Clean,
+    /// A torn tail was cut.
+    Cut,
+    /// Durable data is damaged: nothing was cut; the log opens fenced.
+    Fenced,
+}
+
+/// Verifies a segment from its last durable index entry and cuts a torn tail.
+fn recover_segment(
     dir: &Path,
     env: &Arc<LogEnv>,
     config: &LogConfig,
     base: i64,
     report: &mut RecoveryReport,
-) -> Result<Arc<Segment>> {
+) -> Result<(Arc<Segment>, Outcome)> {
     let storage = &*env.storage;
     let log_path = dir.join(segment::file_name(base, LOG_EXT));
     let index_path = dir.join(segment::file_name(base, INDEX_EXT));
@@ -241,7 +314,7 @@ fn recover_active(
             indexes.on_batch(base, pos, h, interval);
         },
     )?;
-    report.scanned_bytes = end.position - start_position;
+    report.scanned_bytes += end.position - start_position;
     if let Some(problem) = &end.problem
         && durable_position.is_some_and(|durable| end.position <= durable)
     {
@@ -258,7 +331,10 @@ fn recover_active(
             "corrupt batch in durable data; the log is fenced (read-only up to it), nothing was cut"
         );
         report.corruption = Some(corruption);
-        return Ok(Segment::recovered(env, dir, base, &end, indexes));
+        return Ok((
+            Segment::recovered(env, dir, base, &end, indexes),
+            Outcome::Fenced,
+        ));
     }
     if end.position < len {
         let truncation = Truncation {
@@ -270,6 +346,7 @@ fn recover_active(
                 .problem
                 .clone()
                 .unwrap_or_else(|| "trailing bytes".into()),
+            segments_removed: Vec::new(),
         };
         tracing::warn!(
             target: "flyq::log",
@@ -298,7 +375,12 @@ fn recover_active(
         .and_then(|()| indexes.offsets.persist(storage, &index_path, |_| true))
         .and_then(|()| indexes.times.persist(storage, &time_index_path, |_| true))
         .context(|| format!("rewriting indexes of {}", log_path.display()))?;
-    Ok(Segment::recovered(env, dir, base, &end, indexes))
+    let outcome = if report.truncation.is_some() {
+        Outcome::Cut
+    } else {
+        Outcome::Clean
+    };
+    Ok((Segment::recovered(env, dir, base, &end, indexes), outcome))
 }
 
 /// Whether a complete, valid batch with base offset `offset` starts at `position`.

@@ -28,11 +28,19 @@ impl Log {
     /// `retention.bytes` (the log is larger without them). The active segment is rolled first
     /// when all of its data has expired, so a log that stopped receiving data still empties.
     pub fn apply_retention(&self) -> Result<RetentionOutcome> {
+        // Rolled segments are deleted only once sealed; seal any that wait, so a log without a
+        // flush policy or flusher still gives space back.
+        if !self.writer.lock().unsealed.is_empty() {
+            self.flush()?;
+        }
         let config = self.config();
         let now = self.env().clock.now_ms();
         let cutoff = config.retention_ms.map(|r| now - r.as_millis() as i64);
         let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
-        let (sealed, active) = segments.split_at(segments.len().saturating_sub(1));
+        // Only sealed segments are deleted; rolled ones wait for their seal (the next sync).
+        let sealed_count = segments.iter().take_while(|s| s.is_sealed()).count();
+        let sealed = &segments[..sealed_count.min(segments.len().saturating_sub(1))];
+        let active = &segments[segments.len().saturating_sub(1)..];
         let mut expired = 0;
         if let Some(cutoff) = cutoff {
             for segment in sealed {
@@ -47,6 +55,7 @@ impl Log {
                 && active.with_indexes(|ix| ix.max_timestamp)? < cutoff
             {
                 self.roll()?;
+                self.flush()?;
                 return self.apply_retention();
             }
         }
@@ -105,7 +114,7 @@ impl Log {
 
     /// Durably moves the log start to `offset`, then drops the segments wholly below it.
     fn advance_log_start(&self, offset: i64) -> Result<()> {
-        let writer = self.writer.lock();
+        let mut writer = self.writer.lock();
         let storage = self.env().storage();
         checkpoint::write(storage, self.dir(), offset)
             .context(|| format!("writing the log start of {}", self.dir().display()))?;
@@ -117,11 +126,14 @@ impl Log {
             .filter(|s| s.base_offset() != active_base && s.next_offset() <= offset)
             .map(|s| s.base_offset())
             .collect();
-        for base in doomed {
-            if let Some(segment) = map.remove(&base) {
+        for base in &doomed {
+            if let Some(segment) = map.remove(base) {
                 segment.mark_deleted();
             }
         }
+        writer
+            .unsealed
+            .retain(|u| !doomed.contains(&u.segment.base_offset()));
         Ok(())
     }
 
@@ -163,6 +175,9 @@ impl Log {
             self.remove_segment_files(segment.base_offset())
                 .map_err(|e| self.poison_with(e))?;
         }
+        // Rolled segments at or after the target are gone or become the active one.
+        w.unsealed
+            .retain(|u| u.segment.base_offset() < target.base_offset());
         if target.is_sealed() {
             target.unseal()?;
         }

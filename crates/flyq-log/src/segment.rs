@@ -366,8 +366,10 @@ impl Segment {
             u64::from(e.relative_offset) < span
         })
         .context(|| format!("reading {}", self.time_index_path.display()))?;
-        let complete =
-            offsets.file_len() > 0 && self.tail_checks_out(&offsets)? && times.last().is_some();
+        let complete = offsets.is_sealed()
+            && offsets.file_len() > 0
+            && self.tail_checks_out(&offsets)?
+            && times.last().is_some();
         if complete {
             let max_timestamp = times.last().map_or(-1, |t| t.timestamp);
             return Ok(Indexes {
@@ -555,32 +557,45 @@ impl Segment {
             .context(|| format!("writing {}", self.time_index_path.display()))
     }
 
-    /// Seals a fully synced segment: final time index entry, every index entry written and
-    /// synced, index files trimmed to their exact size.
+    /// Seals a segment whose data is synced: final time index entry, every index entry written
+    /// and synced, then the seal trailer (see [`crate::index`]). Idempotent.
     pub fn seal(self: &Arc<Self>) -> Result<()> {
         let storage = &*self.env.storage;
         {
             let mut guard = self.indexes.write();
             let ix = guard.get_or_insert_with(Indexes::empty);
             self.finish_time_index(ix);
-            for (index_path, result) in [
-                (
-                    &self.index_path,
-                    ix.offsets.persist(storage, &self.index_path, |_| true),
-                ),
-                (
-                    &self.time_index_path,
-                    ix.times.persist(storage, &self.time_index_path, |_| true),
-                ),
-            ] {
-                result
-                    .and_then(|()| storage.open(index_path, true)?.sync_data())
-                    .context(|| format!("sealing {}", index_path.display()))?;
-            }
+            ix.times
+                .persist(storage, &self.time_index_path, |_| true)
+                .and_then(|()| storage.open(&self.time_index_path, true)?.sync_data())
+                .context(|| format!("sealing {}", self.time_index_path.display()))?;
+            ix.offsets
+                .seal_file(storage, &self.index_path)
+                .context(|| format!("sealing {}", self.index_path.display()))?;
         }
         self.sealed.store(true, Ordering::Release);
         self.env.index_loaded(self);
         Ok(())
+    }
+
+    /// Whether the segment's offset index on disk ends with the seal trailer (reads 8 bytes).
+    pub fn has_seal_trailer(env: &LogEnv, dir: &Path, base_offset: i64) -> Result<bool> {
+        let path = dir.join(file_name(base_offset, INDEX_EXT));
+        let file = match env.storage.open(&path, false) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(LogError::io(format!("opening {}", path.display()), e)),
+        };
+        let len = file
+            .size()
+            .context(|| format!("sizing {}", path.display()))?;
+        if len < 8 || len % 8 != 0 {
+            return Ok(false);
+        }
+        let mut tail = [0u8; 8];
+        file.read_exact_at(&mut tail, len - 8)
+            .context(|| format!("reading {}", path.display()))?;
+        Ok(tail == [0xFF; 8])
     }
 
     /// Shrinks the segment to end at `position` / `next_offset` (truncation for replication).

@@ -117,6 +117,28 @@ fn segment_files_hold_batches_as_received_with_offsets_and_epoch_assigned() {
 }
 
 #[test]
+fn sealed_segment_index_ends_with_the_seal_trailer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 1,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config, LogEnv::os()).unwrap();
+    log.append(&sample_batch()).unwrap();
+    log.append(&sample_batch()).unwrap();
+    log.roll().unwrap();
+    log.close().unwrap();
+    let index = fs::read(dir.path().join("00000000000000000000.index")).unwrap();
+    assert_eq!(
+        hex(&index),
+        "0000000000000000000000010000004effffffffffffffff"
+    );
+    // The new active segment has no trailer (and no entries yet).
+    let active = fs::read(dir.path().join("00000000000000000002.index")).unwrap_or_default();
+    assert!(active.is_empty());
+}
+
+#[test]
 fn log_start_checkpoint_format() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogConfig::default(), LogEnv::os()).unwrap();

@@ -76,14 +76,20 @@ fn failed_background_flush_poisons_too() {
 }
 
 #[test]
-fn failed_fsync_during_roll_poisons() {
+fn failed_fsync_while_sealing_a_rolled_segment_poisons() {
     let disk = SimStorage::new();
     let clock = Arc::new(ManualClock::new(0));
     let log = Log::open(log_dir(), small_config(), sim_env(&disk, &clock, 8)).unwrap();
     log.append(&tagged_batch(1, 2, 20, 100)).unwrap();
     disk.set_fail_syncs(true);
-    assert!(log.roll().is_err());
+    // Rolling syncs nothing, so it succeeds; the seal that follows cannot.
+    log.roll().unwrap();
+    assert!(log.flush().is_err());
     assert!(log.poisoned().is_some());
+    assert!(matches!(
+        log.append(&tagged_batch(2, 1, 20, 100)),
+        Err(LogError::Poisoned(_))
+    ));
 }
 
 /// Fills a simulated disk, checks the log refuses cleanly and stays intact, then frees space.
