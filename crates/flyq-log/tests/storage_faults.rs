@@ -92,17 +92,14 @@ fn failed_fsync_while_sealing_a_rolled_segment_poisons() {
     ));
 }
 
-/// Fills a simulated disk, checks the log refuses cleanly and stays intact, then frees space.
-#[test]
-fn full_simulated_disk_gives_clean_errors_and_recovers_when_space_returns() {
-    let disk = SimStorage::new();
-    let clock = Arc::new(ManualClock::new(0));
-    let log = Log::open(log_dir(), sync_every_append(), sim_env(&disk, &clock, 8)).unwrap();
-    disk.set_capacity(Some(6000));
+/// Appends batches of `records` x `value_len` until `attempts` were made; every failure must be
+/// a clean, retriable disk-full error that leaves the log unpoisoned and intact. Returns the
+/// offset after the last acknowledged record.
+fn fill_until_full(log: &Log, attempts: u64, records: usize, value_len: usize) -> i64 {
     let mut acknowledged = 0;
     let mut full_errors = 0;
-    for i in 0..200 {
-        match log.append(&tagged_batch(i, 2, 60, 100)) {
+    for i in 0..attempts {
+        match log.append(&tagged_batch(i, records, value_len, 100)) {
             Ok(info) => acknowledged = info.last_offset + 1,
             Err(e) => {
                 assert!(matches!(e, LogError::DiskFull { .. }), "{e}");
@@ -111,13 +108,25 @@ fn full_simulated_disk_gives_clean_errors_and_recovers_when_space_returns() {
             }
         }
     }
-    assert!(full_errors > 0 && acknowledged > 0);
+    assert!(full_errors > 0, "the disk never filled");
+    assert!(acknowledged > 0, "nothing fit");
     assert!(
         log.poisoned().is_none(),
         "a full disk must not poison the log"
     );
     assert_eq!(log.log_end_offset(), acknowledged);
     assert!(log.verify().unwrap().is_empty());
+    acknowledged
+}
+
+/// Fills a simulated disk, checks the log refuses cleanly and stays intact, then frees space.
+#[test]
+fn full_simulated_disk_gives_clean_errors_and_recovers_when_space_returns() {
+    let disk = SimStorage::new();
+    let clock = Arc::new(ManualClock::new(0));
+    let log = Log::open(log_dir(), sync_every_append(), sim_env(&disk, &clock, 8)).unwrap();
+    disk.set_capacity(Some(6000));
+    let acknowledged = fill_until_full(&log, 200, 2, 60);
     disk.set_capacity(None);
     let info = log.append(&tagged_batch(999, 2, 60, 100)).unwrap();
     assert_eq!(info.base_offset, acknowledged);
@@ -171,24 +180,7 @@ fn full_tmpfs_gives_clean_errors_and_recovers_when_space_returns() {
     let mut config = sync_every_append();
     config.segment_bytes = 64 * 1024;
     let log = Log::open(&dir, config.clone(), LogEnv::os()).unwrap();
-    let mut acknowledged = 0;
-    let mut full_errors = 0;
-    for i in 0..400 {
-        match log.append(&tagged_batch(i, 4, 1000, 100)) {
-            Ok(info) => acknowledged = info.last_offset + 1,
-            Err(e) => {
-                assert!(matches!(e, LogError::DiskFull { .. }), "{e}");
-                full_errors += 1;
-            }
-        }
-    }
-    assert!(full_errors > 0, "the tmpfs never filled");
-    assert!(
-        log.poisoned().is_none(),
-        "a full disk must not poison the log"
-    );
-    assert_eq!(log.log_end_offset(), acknowledged);
-    assert!(log.verify().unwrap().is_empty());
+    let acknowledged = fill_until_full(&log, 400, 4, 1000);
     fs.resize("4m");
     let info = log.append(&tagged_batch(9999, 4, 1000, 100)).unwrap();
     assert_eq!(info.base_offset, acknowledged);

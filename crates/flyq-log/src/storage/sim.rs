@@ -193,35 +193,6 @@ impl SimStorage {
         self.disk.lock().image(seed)
     }
 
-    /// The disk as it would be after every pending operation reached it (a clean shutdown
-    /// followed by a sync of everything).
-    pub fn settled_image(&self) -> SimStorage {
-        let disk = self.disk.lock();
-        let mut inodes = HashMap::new();
-        for (&ino, inode) in &disk.inodes {
-            let live = inode.live.clone();
-            inodes.insert(
-                ino,
-                Inode {
-                    durable: live.clone(),
-                    live,
-                    pending: Vec::new(),
-                },
-            );
-        }
-        let names = disk.live_names.clone();
-        let settled = Disk {
-            inodes,
-            next_ino: disk.next_ino,
-            durable_names: names.clone(),
-            live_names: names,
-            ..Disk::default()
-        };
-        SimStorage {
-            disk: Arc::new(Mutex::new(settled)),
-        }
-    }
-
     /// Crashes the disk at the `n`-th mutating operation from now (write, set_len, sync, create,
     /// remove, rename, sync_dir): that operation and every later one fail, and the crash image
     /// (seeded with `seed`) is kept for [`SimStorage::take_crash_image`].
@@ -236,11 +207,6 @@ impl SimStorage {
         self.disk.lock().crashed.take().map(|b| *b)
     }
 
-    /// Number of mutating operations performed so far.
-    pub fn op_count(&self) -> u64 {
-        self.disk.lock().ops
-    }
-
     /// Makes every `sync_data` fail with EIO while `fail` is set (unsynced writes stay unsynced).
     pub fn set_fail_syncs(&self, fail: bool) {
         self.disk.lock().fail_syncs = fail;
@@ -249,11 +215,6 @@ impl SimStorage {
     /// Limits the total live file bytes; `None` removes the limit.
     pub fn set_capacity(&self, bytes: Option<u64>) {
         self.disk.lock().capacity = bytes;
-    }
-
-    /// Total live file bytes on the disk.
-    pub fn used_bytes(&self) -> u64 {
-        self.disk.lock().live_bytes()
     }
 }
 
