@@ -31,6 +31,9 @@ pub const BATCH_HEADER_LEN: usize = 61;
 pub const BATCH_LENGTH_PREFIX: usize = 12;
 /// The only batch format the log stores.
 pub const MAGIC_V2: i8 = 2;
+/// The largest batch the log accepts or reads back, whatever `max.message.bytes` says: a
+/// length field read from disk never sizes an allocation beyond this.
+pub const MAX_BATCH_BYTES: usize = 256 << 20;
 
 const CRC_START: usize = 21;
 
@@ -177,14 +180,16 @@ impl BatchHeader {
         BATCH_LENGTH_PREFIX as u64 + self.batch_length.max(0) as u64
     }
 
-    /// Offset of the last record.
+    /// Offset of the last record. (Saturating: `base_offset` is not covered by the CRC, so a
+    /// damaged one read from disk must not overflow.)
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Offset the next batch will start at.
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 
     /// Compression codec, or the unknown codec number.

@@ -40,7 +40,7 @@ pub fn decode(bytes: &[u8]) -> Option<i64> {
 
 /// Reads the checkpoint in `dir`: `Ok(None)` if absent; an error if present but unreadable.
 pub fn read(storage: &dyn Storage, dir: &Path) -> io::Result<Option<i64>> {
-    match read_file(storage, &dir.join(LOG_START_FILE)) {
+    match read_file(storage, &dir.join(LOG_START_FILE), 64) {
         Ok(bytes) => decode(&bytes).map(Some).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,

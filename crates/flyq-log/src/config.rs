@@ -4,8 +4,8 @@ use std::time::Duration;
 
 /// When appended data is fsynced. Kafka's `flush.messages` / `flush.ms`.
 ///
-/// Whatever the policy, a segment is fsynced when it is rolled, and [`crate::Log::flush`]
-/// syncs on demand. Concurrent appenders waiting for a sync share one `fdatasync` (group commit).
+/// Whatever the policy, a rolled segment is synced and sealed by the next sync (the background
+/// [`crate::Flusher`] runs one promptly), and [`crate::Log::flush`] syncs on demand. Concurrent appenders waiting for a sync share one `fdatasync` (group commit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlushPolicy {
     /// Sync before `append` returns once this many records are unsynced (`flush.messages`);
@@ -87,9 +87,13 @@ impl LogConfig {
         if self.index_interval_bytes == 0 {
             return Err("index.interval.bytes must be positive".into());
         }
-        if self.max_batch_bytes < crate::batch::BATCH_HEADER_LEN {
+        if !(crate::batch::BATCH_HEADER_LEN..=crate::batch::MAX_BATCH_BYTES)
+            .contains(&self.max_batch_bytes)
+        {
             return Err(format!(
-                "max.message.bytes {} is below a batch header",
+                "max.message.bytes must be between {} and {}, got {}",
+                crate::batch::BATCH_HEADER_LEN,
+                crate::batch::MAX_BATCH_BYTES,
                 self.max_batch_bytes
             ));
         }

@@ -102,14 +102,18 @@ impl<E: IndexEntry> Default for SparseIndex<E> {
 }
 
 impl<E: IndexEntry> SparseIndex<E> {
-    /// Loads the longest well-formed prefix of the index file accepted by `valid`; a missing
-    /// file is an empty index. Returns the index and how many entries were rejected.
+    /// Loads the longest well-formed prefix of the index file accepted by `valid`, for a
+    /// segment of `segment_bytes` (which bounds how many entries it can have: one per batch at
+    /// most); a missing file is an empty index. Returns the index and how many entries were
+    /// rejected.
     pub fn load(
         storage: &dyn Storage,
         path: &Path,
+        segment_bytes: u64,
         valid: impl Fn(&E) -> bool,
     ) -> io::Result<(Self, usize)> {
-        let bytes = match read_file(storage, path) {
+        let max_entries = segment_bytes / crate::batch::BATCH_HEADER_LEN as u64 + 2;
+        let bytes = match read_file(storage, path, max_entries * E::SIZE as u64) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
@@ -300,10 +304,11 @@ mod tests {
         let path = Path::new("/x.index");
         let mut idx = offsets(10);
         idx.persist(&disk, path, |e| e.position < 5 * 4096).unwrap();
-        let (loaded, rejected) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        let (loaded, rejected) =
+            SparseIndex::<OffsetEntry>::load(&disk, path, 1 << 20, |_| true).unwrap();
         assert_eq!((loaded.entries().len(), rejected), (5, 0));
         idx.persist(&disk, path, |_| true).unwrap();
-        let (loaded, _) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        let (loaded, _) = SparseIndex::<OffsetEntry>::load(&disk, path, 1 << 20, |_| true).unwrap();
         assert_eq!(loaded.entries(), idx.entries());
     }
 
@@ -317,10 +322,11 @@ mod tests {
         // A zeroed entry after real ones (a page written back out of order) and a torn tail.
         f.write_all_at(&[IoSlice::new(&[0; 8]), IoSlice::new(&[1, 2, 3])], 32)
             .unwrap();
-        let (loaded, rejected) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        let (loaded, rejected) =
+            SparseIndex::<OffsetEntry>::load(&disk, path, 1 << 20, |_| true).unwrap();
         assert_eq!((loaded.entries().len(), rejected), (4, 1));
         let (loaded, _) =
-            SparseIndex::<OffsetEntry>::load(&disk, path, |e| e.position < 8192).unwrap();
+            SparseIndex::<OffsetEntry>::load(&disk, path, 1 << 20, |e| e.position < 8192).unwrap();
         assert_eq!(loaded.entries().len(), 2);
     }
 
@@ -330,20 +336,22 @@ mod tests {
         let path = Path::new("/x.index");
         let mut idx = offsets(3);
         idx.seal_file(&disk, path).unwrap();
-        let (loaded, rejected) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        let (loaded, rejected) =
+            SparseIndex::<OffsetEntry>::load(&disk, path, 1 << 20, |_| true).unwrap();
         assert!(loaded.is_sealed());
         assert_eq!((loaded.entries(), rejected), (idx.entries(), 0));
         let mut loaded = loaded;
         loaded.truncate(2);
         loaded.trim_file(&disk, path).unwrap();
-        let (again, _) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        let (again, _) = SparseIndex::<OffsetEntry>::load(&disk, path, 1 << 20, |_| true).unwrap();
         assert!(!again.is_sealed());
         assert_eq!(again.entries().len(), 2);
         // A trailer behind a damaged entry does not count.
         let f = disk.open(path, false).unwrap();
         f.write_all_at(&[IoSlice::new(&[0; 8]), IoSlice::new(&[0xFF; 8])], 16)
             .unwrap();
-        let (damaged, rejected) = SparseIndex::<OffsetEntry>::load(&disk, path, |_| true).unwrap();
+        let (damaged, rejected) =
+            SparseIndex::<OffsetEntry>::load(&disk, path, 1 << 20, |_| true).unwrap();
         assert!(!damaged.is_sealed() && rejected == 1);
     }
 

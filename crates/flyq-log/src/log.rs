@@ -404,35 +404,53 @@ impl Log {
         let mut state = self.sync.lock();
         loop {
             self.check_poison()?;
-            if self.durable_offset() >= offset {
+            // A truncation may have moved the end below what the caller asked for.
+            let target = offset.min(self.log_end_offset());
+            if self.durable_offset() >= target {
                 return Ok(());
             }
-            state.requested = state.requested.max(offset);
-            if !state.syncing {
-                state.syncing = true;
-                break;
+            state.requested = state.requested.max(target);
+            if state.syncing {
+                self.synced.wait(&mut state);
+                continue;
             }
+            state.syncing = true;
+            let mut rounds = 0;
+            let result = loop {
+                let result = parking_lot::MutexGuard::unlocked(&mut state, || self.sync_once());
+                rounds += 1;
+                self.synced.notify_all();
+                let wanted = state.requested.min(self.log_end_offset());
+                if result.is_err() || wanted <= self.durable_offset() || rounds >= MAX_LEADER_ROUNDS
+                {
+                    break result;
+                }
+            };
+            state.syncing = false;
+            self.synced.notify_all();
+            result?;
+        }
+    }
+
+    /// Runs `f` as the sync leader: no sync runs while it does. `flush` uses it to seal, and
+    /// `truncate_to` so that no sync can act on a position the truncation is removing.
+    pub(crate) fn lead<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let mut state = self.sync.lock();
+        while state.syncing {
             self.synced.wait(&mut state);
         }
-        let mut rounds = 0;
-        loop {
-            let result = parking_lot::MutexGuard::unlocked(&mut state, || self.sync_once());
-            rounds += 1;
-            self.synced.notify_all();
-            let more = state.requested > self.durable_offset();
-            if result.is_err() || !more || rounds >= MAX_LEADER_ROUNDS {
-                state.syncing = false;
-                drop(state);
-                self.synced.notify_all();
-                result?;
-                // Covered by the first round, unless another leader's poison got in between.
-                return if self.durable_offset() >= offset {
-                    Ok(())
-                } else {
-                    self.sync_to(offset)
-                };
-            }
-        }
+        state.syncing = true;
+        let result = parking_lot::MutexGuard::unlocked(&mut state, f);
+        state.syncing = false;
+        drop(state);
+        self.synced.notify_all();
+        result
+    }
+
+    /// Lowers what waiting callers asked for to a truncated end.
+    pub(crate) fn forget_requests_past(&self, end: i64) {
+        let mut state = self.sync.lock();
+        state.requested = state.requested.min(end);
     }
 
     /// Syncs everything appended so far: the directory if segments were created, then rolled
@@ -465,7 +483,14 @@ impl Log {
                 .map_err(|e| self.poison_with(e))?;
         }
         for rolled in &unsealed {
-            self.seal_rolled(rolled)?;
+            match self.seal_rolled(rolled) {
+                // Its data is synced; only the seal waits for space. Keep syncing the rest.
+                Err(e) if e.is_retriable() => tracing::warn!(
+                    target: "flyq::log", segment = %rolled.segment.log_path().display(), error = %e,
+                    "rolled segment synced but not sealed yet"
+                ),
+                other => other?,
+            }
         }
         if let Some(file) = file {
             file.sync_data()
@@ -523,28 +548,26 @@ impl Log {
         }
         // The data was durable already, but rolled segments still wait for their seal: take
         // the leader role for one more sync.
-        let mut state = self.sync.lock();
-        while state.syncing {
-            self.synced.wait(&mut state);
-        }
-        self.check_poison()?;
-        state.syncing = true;
-        let result = parking_lot::MutexGuard::unlocked(&mut state, || self.sync_once());
-        state.syncing = false;
-        drop(state);
-        self.synced.notify_all();
-        result
+        self.lead(|| {
+            self.check_poison()?;
+            self.sync_once()
+        })
     }
 
-    /// Syncs if the oldest unsynced append is older than `flush.ms`. Returns whether it synced.
+    /// Syncs if the oldest unsynced append is older than `flush.ms`, or (whatever the policy)
+    /// if rolled segments wait for their seal. Returns whether it synced.
     pub fn flush_if_due(&self) -> Result<bool> {
-        let Some(interval) = self.config.read().flush.interval else {
-            return Ok(false);
+        let interval = self.config.read().flush.interval;
+        let due = {
+            let w = self.writer.lock();
+            let aged = match (interval, w.first_unsynced_ms) {
+                (Some(interval), Some(first)) => {
+                    self.env.clock.now_ms() - first >= interval.as_millis() as i64
+                }
+                _ => false,
+            };
+            aged || !w.unsealed.is_empty()
         };
-        let due =
-            self.writer.lock().first_unsynced_ms.is_some_and(|first| {
-                self.env.clock.now_ms() - first >= interval.as_millis() as i64
-            });
         if due {
             self.flush()?;
         }
@@ -677,16 +700,23 @@ impl Log {
         if header.compression() != Ok(Compression::None) {
             return Ok(Some(fallback));
         }
-        // Uncompressed: find the exact record by its timestamp delta.
-        let mut bytes = vec![0u8; header.total_len() as usize];
+        // Uncompressed: find the exact record by its timestamp delta. (The length was read
+        // without a CRC check: it sizes nothing beyond the segment.)
+        let len = header.total_len();
+        if len > segment.size().saturating_sub(position) || len < batch::BATCH_HEADER_LEN as u64 {
+            return Ok(Some(fallback));
+        }
+        let mut bytes = vec![0u8; len as usize];
         segment
             .file()?
             .read_exact_at(&mut bytes, position)
             .context(|| format!("reading {}", segment.log_path().display()))?;
         let records = batch::records(&bytes[batch::BATCH_HEADER_LEN..]);
         for record in records.flatten() {
-            let offset = header.base_offset + i64::from(record.offset_delta);
-            let ts = header.base_timestamp + record.timestamp_delta;
+            let offset = header
+                .base_offset
+                .saturating_add(i64::from(record.offset_delta));
+            let ts = header.base_timestamp.saturating_add(record.timestamp_delta);
             if ts >= timestamp && offset >= log_start {
                 return Ok(Some(TimestampOffset {
                     offset,
@@ -697,9 +727,12 @@ impl Log {
         Ok(Some(fallback))
     }
 
-    /// Syncs and seals the active segment's indexes so the next open is fast, then closes.
+    /// Syncs everything, seals rolled segments, and syncs the active segment's index files too,
+    /// so that the next open verifies about one index interval even after a power loss.
     pub fn close(self) -> Result<()> {
-        self.flush()
+        self.flush()?;
+        let active = Arc::clone(&self.writer.lock().active);
+        active.sync_index_files()
     }
 }
 

@@ -270,11 +270,16 @@ fn recover_segment(
     let len = file
         .size()
         .context(|| format!("sizing {}", log_path.display()))?;
-    let (mut offsets, _) =
-        SparseIndex::<OffsetEntry>::load(storage, &index_path, |e| u64::from(e.position) < len)
-            .context(|| format!("reading {}", index_path.display()))?;
-    let (mut times, _) = SparseIndex::<TimeEntry>::load(storage, &time_index_path, |_| true)
+    let (mut offsets, _) = SparseIndex::<OffsetEntry>::load(storage, &index_path, len, |e| {
+        u64::from(e.position) < len
+    })
+    .context(|| format!("reading {}", index_path.display()))?;
+    let (mut times, _) = SparseIndex::<TimeEntry>::load(storage, &time_index_path, len, |_| true)
         .context(|| format!("reading {}", time_index_path.display()))?;
+    // A segment recovered here is written to again (or sealed anew): a seal trailer it may
+    // carry (a truncation into a sealed segment cut short by a crash) goes with the trim below.
+    let entries = offsets.entries().len();
+    offsets.truncate(entries);
 
     // The batch at the last persisted entry is durable: its entry was written after an fsync
     // covering it. Damage up to there is corruption, not a torn write.
@@ -315,6 +320,7 @@ fn recover_segment(
         },
     )?;
     report.scanned_bytes += end.position - start_position;
+    let mut cut = false;
     if let Some(problem) = &end.problem
         && durable_position.is_some_and(|durable| end.position <= durable)
     {
@@ -360,8 +366,9 @@ fn recover_segment(
         file.set_len(end.position)
             .context(|| format!("truncating {}", log_path.display()))?;
         report.truncation = Some(truncation);
+        cut = true;
     }
-    if end.position > start_position || report.truncation.is_some() {
+    if end.position > start_position || cut {
         // What survived the crash may still sit in the page cache only: make it durable before
         // recording index entries for it.
         file.sync_data()
@@ -375,11 +382,7 @@ fn recover_segment(
         .and_then(|()| indexes.offsets.persist(storage, &index_path, |_| true))
         .and_then(|()| indexes.times.persist(storage, &time_index_path, |_| true))
         .context(|| format!("rewriting indexes of {}", log_path.display()))?;
-    let outcome = if report.truncation.is_some() {
-        Outcome::Cut
-    } else {
-        Outcome::Clean
-    };
+    let outcome = if cut { Outcome::Cut } else { Outcome::Clean };
     Ok((Segment::recovered(env, dir, base, &end, indexes), outcome))
 }
 

@@ -38,7 +38,12 @@ impl Log {
         let cutoff = config.retention_ms.map(|r| now - r.as_millis() as i64);
         let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
         // Only sealed segments are deleted; rolled ones wait for their seal (the next sync).
-        let sealed_count = segments.iter().take_while(|s| s.is_sealed()).count();
+        // Nor anything a consumer may not have seen committed: only below the high watermark.
+        let high_watermark = self.high_watermark();
+        let sealed_count = segments
+            .iter()
+            .take_while(|s| s.is_sealed() && s.next_offset() <= high_watermark)
+            .count();
         let sealed = &segments[..sealed_count.min(segments.len().saturating_sub(1))];
         let active = &segments[segments.len().saturating_sub(1)..];
         let mut expired = 0;
@@ -115,6 +120,17 @@ impl Log {
     /// Durably moves the log start to `offset`, then drops the segments wholly below it.
     fn advance_log_start(&self, offset: i64) -> Result<()> {
         let mut writer = self.writer.lock();
+        // Re-checked under the lock: a concurrent call may have moved the start further.
+        if offset <= self.log_start_offset() {
+            return Ok(());
+        }
+        if offset > writer.next_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset(),
+                log_end: writer.next_offset,
+            });
+        }
         let storage = self.env().storage();
         checkpoint::write(storage, self.dir(), offset)
             .context(|| format!("writing the log start of {}", self.dir().display()))?;
@@ -138,8 +154,13 @@ impl Log {
     }
 
     /// Removes every record at or after `offset` (a follower truncating to its leader's log).
-    /// `offset` is rounded down to the start of the batch that contains it.
+    /// `offset` is rounded down to the start of the batch that contains it; a cut below the log
+    /// start offset is refused. Runs as the sync leader, so no sync acts on what it removes.
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        self.lead(|| self.truncate_locked(offset))
+    }
+
+    fn truncate_locked(&self, offset: i64) -> Result<()> {
         let mut w = self.writer.lock();
         if let Some(reason) = self.poisoned() {
             return Err(LogError::Poisoned(reason));
@@ -147,22 +168,45 @@ impl Log {
         if offset >= w.next_offset {
             return Ok(());
         }
-        let storage = self.env().storage();
-        let offset = offset.max(self.log_start_offset());
+        let log_start = self.log_start_offset();
+        let out_of_range = |offset| LogError::OffsetOutOfRange {
+            offset,
+            log_start,
+            log_end: w.next_offset,
+        };
         let target = self
             .segment_for(offset)
-            .filter(|s| s.base_offset() <= offset)
-            .ok_or(LogError::OffsetOutOfRange {
-                offset,
-                log_start: self.log_start_offset(),
-                log_end: w.next_offset,
-            })?;
+            .filter(|s| s.base_offset() <= offset && offset >= log_start)
+            .ok_or_else(|| out_of_range(offset))?;
         let (position, new_end) = match target.locate(offset)? {
             Some((position, header)) => (position, header.base_offset),
             None => (target.size(), target.next_offset()),
         };
-        // Later segments go now, durably, before their offsets can be reused. Newest first, one
-        // directory sync each: a crash part-way leaves a prefix of the segments, never a hole.
+        if new_end < log_start {
+            return Err(out_of_range(new_end));
+        }
+        // Prepare the target before anything is destroyed: the handle that wrote it (a write
+        // error must reach it), and no seal trailer.
+        let pinned = if Arc::ptr_eq(&target, &w.active) {
+            w.file.clone()
+        } else {
+            w.unsealed
+                .iter()
+                .find(|u| Arc::ptr_eq(&u.segment, &target))
+                .and_then(|u| u.file.clone())
+        };
+        let file = match pinned {
+            Some(file) => file,
+            None => self
+                .env()
+                .storage()
+                .open(target.log_path(), false)
+                .context(|| format!("opening {}", target.log_path().display()))?,
+        };
+        if target.is_sealed() {
+            target.unseal()?;
+        }
+        // From here on a failure leaves the log part-truncated: poison it.
         let later: Vec<Arc<Segment>> = {
             let mut map = self.segments.write();
             let bases: Vec<i64> = map
@@ -171,19 +215,14 @@ impl Log {
                 .collect();
             bases.iter().rev().filter_map(|b| map.remove(b)).collect()
         };
+        w.unsealed
+            .retain(|u| u.segment.base_offset() < target.base_offset());
+        // Later segments go now, durably, before their offsets can be reused. Newest first, one
+        // directory sync each: a crash part-way leaves a prefix of the segments, never a hole.
         for segment in &later {
             self.remove_segment_files(segment.base_offset())
                 .map_err(|e| self.poison_with(e))?;
         }
-        // Rolled segments at or after the target are gone or become the active one.
-        w.unsealed
-            .retain(|u| u.segment.base_offset() < target.base_offset());
-        if target.is_sealed() {
-            target.unseal()?;
-        }
-        let file = storage
-            .open(target.log_path(), false)
-            .context(|| format!("opening {}", target.log_path().display()))?;
         target
             .truncate_to(&*file, position, new_end)
             .and_then(|()| {
@@ -197,6 +236,7 @@ impl Log {
         w.next_offset = new_end;
         w.segment_opened_ms = None;
         self.truncate_offsets(new_end);
+        self.forget_requests_past(new_end);
         tracing::info!(target: "flyq::log", dir = %self.dir().display(), log_end_offset = new_end, "truncated log");
         Ok(())
     }
@@ -222,7 +262,6 @@ impl Log {
 
     fn log_start_offset_store(&self, offset: i64) {
         self.log_start.fetch_max(offset, Ordering::AcqRel);
-        self.high_watermark.fetch_max(offset, Ordering::AcqRel);
     }
 
     fn truncate_offsets(&self, end: i64) {

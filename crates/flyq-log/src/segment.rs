@@ -141,7 +141,7 @@ impl<'a> BatchScanner<'a> {
         }
         let at = (self.position - self.buf_start) as usize;
         let total = match batch::peek_total_len(&self.buf[at..]) {
-            Some(t) if t >= BATCH_HEADER_LEN as u64 => t,
+            Some(t) if (BATCH_HEADER_LEN as u64..=batch::MAX_BATCH_BYTES as u64).contains(&t) => t,
             _ => return Err(Ok("invalid batch length".into())),
         };
         if !self.ensure(total).map_err(Err)? {
@@ -257,11 +257,20 @@ impl Segment {
             .context(|| format!("creating {}", segment.log_path.display()))?;
         file.set_len(0)
             .context(|| format!("emptying {}", segment.log_path.display()))?;
+        // The index files are created now, so the directory sync that makes the log file
+        // durable makes them durable too (a lost index would cost recovery its durable mark).
+        for path in [&segment.index_path, &segment.time_index_path] {
+            env.storage
+                .open(path, true)
+                .and_then(|f| f.set_len(0))
+                .context(|| format!("creating {}", path.display()))?;
+        }
         *segment.indexes.write() = Some(Indexes::empty());
         Ok((Arc::new(segment), file))
     }
 
-    /// A sealed segment found on disk, trusted as durable (it was fsynced when it was rolled).
+    /// A sealed segment found on disk, trusted as durable (it, or a newer segment, carries the
+    /// seal trailer, written only after its data was synced).
     /// Nothing is read until it is used.
     pub fn sealed(env: &Arc<LogEnv>, dir: &Path, base: i64, size: u64, next: i64) -> Arc<Self> {
         let segment = Self::new(env, dir, base, size, next);
@@ -333,8 +342,11 @@ impl Segment {
             }
         }
         let loaded = self.load_indexes()?;
-        let out = f(&loaded);
-        *self.indexes.write() = Some(loaded);
+        let out = {
+            // Another thread may have loaded them meanwhile: keep what is there.
+            let mut guard = self.indexes.write();
+            f(guard.get_or_insert(loaded))
+        };
         self.env.index_loaded(self);
         Ok(out)
     }
@@ -358,14 +370,15 @@ impl Segment {
         let storage = &*self.env.storage;
         let size = self.size();
         let span = (self.next_offset() - self.base_offset) as u64;
-        let (offsets, _) = SparseIndex::<OffsetEntry>::load(storage, &self.index_path, |e| {
+        let (offsets, _) = SparseIndex::<OffsetEntry>::load(storage, &self.index_path, size, |e| {
             u64::from(e.position) < size && u64::from(e.relative_offset) < span
         })
         .context(|| format!("reading {}", self.index_path.display()))?;
-        let (times, _) = SparseIndex::<TimeEntry>::load(storage, &self.time_index_path, |e| {
-            u64::from(e.relative_offset) < span
-        })
-        .context(|| format!("reading {}", self.time_index_path.display()))?;
+        let (times, _) =
+            SparseIndex::<TimeEntry>::load(storage, &self.time_index_path, size, |e| {
+                u64::from(e.relative_offset) < span
+            })
+            .context(|| format!("reading {}", self.time_index_path.display()))?;
         let complete = offsets.is_sealed()
             && offsets.file_len() > 0
             && self.tail_checks_out(&offsets)?
@@ -409,6 +422,9 @@ impl Segment {
     /// Scans the whole segment, verifying every batch, and builds fresh indexes (kept in memory
     /// and written to the index files). A bad batch makes the segment corrupt: it is reported,
     /// never cut, because a sealed segment was durable.
+    ///
+    /// The rebuilt index uses the default `index.interval.bytes`: a segment does not remember
+    /// the interval it was written with, and any interval gives correct lookups.
     fn rebuild_indexes(&self) -> Result<Indexes> {
         let interval = crate::config::LogConfig::default().index_interval_bytes;
         let mut indexes = Indexes::empty();
@@ -632,11 +648,37 @@ impl Segment {
         Ok(())
     }
 
-    /// Makes a sealed segment writable again (it becomes the active segment after truncation).
+    /// Makes a sealed segment writable again (it becomes the active segment after truncation):
+    /// its indexes are loaded and the seal trailer is removed durably, so a crash from here on
+    /// cannot leave the segment claiming to be complete.
     pub fn unseal(self: &Arc<Self>) -> Result<()> {
         self.with_indexes(|_| ())?;
+        {
+            let mut guard = self.indexes.write();
+            if let Some(ix) = guard.as_mut() {
+                let entries = ix.offsets.entries().len();
+                ix.offsets.truncate(entries);
+                ix.offsets
+                    .trim_file(&*self.env.storage, &self.index_path)
+                    .context(|| format!("unsealing {}", self.index_path.display()))?;
+            }
+        }
         self.sealed.store(false, Ordering::Release);
         self.env.forget_index(self.id);
+        Ok(())
+    }
+
+    /// Fsyncs both index files (those that exist).
+    pub fn sync_index_files(&self) -> Result<()> {
+        for path in [&self.index_path, &self.time_index_path] {
+            match self.env.storage.open(path, false) {
+                Ok(file) => file
+                    .sync_data()
+                    .context(|| format!("syncing {}", path.display()))?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(format!("opening {}", path.display()), e)),
+            }
+        }
         Ok(())
     }
 

@@ -167,6 +167,7 @@ fn retention_by_size_deletes_oldest_segments_but_never_the_active_one() {
         log.append(&tagged_batch(i, 2, 50, 100)).unwrap();
     }
     let before = log.size_bytes();
+    log.set_high_watermark(log.log_end_offset());
     let outcome = log.apply_retention().unwrap();
     assert!(outcome.segments_deleted > 0);
     assert_eq!(log.size_bytes(), before - outcome.bytes_deleted);
@@ -179,6 +180,27 @@ fn retention_by_size_deletes_oldest_segments_but_never_the_active_one() {
     // Files of deleted segments are gone.
     let names = files_in(&disk, log_dir());
     assert!(!names.contains(&flyq_log::segment_file_name(0, "log")));
+}
+
+#[test]
+fn retention_never_deletes_past_the_high_watermark() {
+    let mut config = small_config();
+    config.retention_bytes = Some(1);
+    let (_disk, _clock, log) = setup(config);
+    for i in 0..30 {
+        log.append(&tagged_batch(i, 2, 50, 100)).unwrap();
+    }
+    log.set_high_watermark(10);
+    log.apply_retention().unwrap();
+    assert!(
+        log.log_start_offset() <= 10,
+        "uncommitted data deleted: start {}",
+        log.log_start_offset()
+    );
+    assert_eq!(log.high_watermark(), 10);
+    log.set_high_watermark(log.log_end_offset());
+    log.apply_retention().unwrap();
+    assert_eq!(log.segment_count(), 1);
 }
 
 #[test]
@@ -196,6 +218,7 @@ fn retention_by_time_uses_the_newest_record_and_empties_an_idle_log() {
     for i in 20..30 {
         log.append(&tagged_batch(i, 2, 50, now)).unwrap();
     }
+    log.set_high_watermark(log.log_end_offset());
     let outcome = log.apply_retention().unwrap();
     assert!(outcome.segments_deleted > 0);
     let kept = read_all(&log, log.log_start_offset());
@@ -206,6 +229,7 @@ fn retention_by_time_uses_the_newest_record_and_empties_an_idle_log() {
     );
     // Later, everything expires, including what sat in the active segment.
     clock.advance(2 * 3_600_000);
+    log.set_high_watermark(log.log_end_offset());
     log.apply_retention().unwrap();
     assert_eq!(log.log_start_offset(), log.log_end_offset());
     assert_eq!(log.log_end_offset(), 60);
@@ -311,6 +335,7 @@ fn deleting_segments_does_not_disturb_a_reader_holding_them() {
         .collect();
     for i in 0..20 {
         log.append(&tagged_batch(100 + i, 2, 50, 100)).unwrap();
+        log.set_high_watermark(log.log_end_offset());
         log.apply_retention().unwrap();
     }
     let reads: i32 = readers.into_iter().map(|r| r.join().unwrap()).sum();
@@ -453,4 +478,65 @@ proptest! {
         prop_assert!(i == first + 1 || read.batches.len() <= max_bytes);
         prop_assert_eq!(read.next_offset, batches[i - 1].1 + 1);
     }
+}
+
+#[test]
+fn sync_to_past_the_end_returns_once_everything_is_durable() {
+    let (_disk, _clock, log) = setup(small_config());
+    log.append(&tagged_batch(1, 3, 10, 100)).unwrap();
+    log.sync_to(1_000).unwrap();
+    assert_eq!(log.durable_offset(), 3);
+}
+
+#[test]
+fn truncation_below_the_log_start_is_refused() {
+    let (_disk, _clock, log) = setup(small_config());
+    for i in 0..10 {
+        log.append(&tagged_batch(i, 10, 10, 100)).unwrap();
+    }
+    log.set_high_watermark(log.log_end_offset());
+    log.delete_records(55).unwrap();
+    // 50 is below the start; 56 lies in the batch 50..59, whose start is below it too.
+    assert!(matches!(log.truncate_to(50), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(log.truncate_to(56), Err(LogError::OffsetOutOfRange { .. })));
+    log.truncate_to(60).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (55, 60));
+}
+
+/// Truncations racing fsynced appends and the background flusher: the durable offset never
+/// passes the end, nothing is poisoned, and the reopened log is intact.
+#[test]
+fn truncation_racing_syncs_keeps_the_log_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config();
+    config.flush = FlushPolicy { messages: Some(1), interval: Some(Duration::from_millis(1)) };
+    let log = Arc::new(Log::open(dir.path(), config.clone(), flyq_log::LogEnv::os()).unwrap());
+    let flusher = flyq_log::Flusher::start(Duration::from_millis(1)).unwrap();
+    flusher.register(&log);
+    let appender = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for i in 0..300 {
+                log.append(&tagged_batch(i, 2, 40, 100)).unwrap();
+            }
+        })
+    };
+    for _ in 0..40 {
+        let end = log.log_end_offset();
+        log.truncate_to(end / 2).unwrap();
+        assert!(log.durable_offset() <= log.log_end_offset());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    appender.join().unwrap();
+    log.flush().unwrap();
+    assert!(log.poisoned().is_none());
+    assert_eq!(log.durable_offset(), log.log_end_offset());
+    let end = log.log_end_offset();
+    drop(flusher);
+    let log = Arc::try_unwrap(log).unwrap();
+    log.close().unwrap();
+    let log = Log::open(dir.path(), config, flyq_log::LogEnv::os()).unwrap();
+    assert_eq!(log.log_end_offset(), end);
+    assert!(log.verify().unwrap().is_empty());
+    assert!(log.recovery_report().truncation.is_none());
 }

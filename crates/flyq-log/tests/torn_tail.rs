@@ -89,8 +89,9 @@ fn layout(batches: &[(i64, Vec<u8>)], bases: &[i64]) -> Vec<(i64, u64, u64)> {
     out
 }
 
-/// Captures what the log writes through `tracing` while `f` runs.
-fn captured_logs(f: impl FnOnce()) -> String {
+/// Everything the log writes through `tracing` in this test binary. One global subscriber:
+/// a scoped one misses callsites another test thread registered first.
+fn captured_logs() -> String {
     #[derive(Clone, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Buf {
@@ -102,13 +103,17 @@ fn captured_logs(f: impl FnOnce()) -> String {
             Ok(())
         }
     }
-    let buf = Buf::default();
-    let sink = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
+    static BUF: std::sync::OnceLock<Buf> = std::sync::OnceLock::new();
+    let buf = BUF.get_or_init(|| {
+        let buf = Buf::default();
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buf
+    });
     String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
 }
 
@@ -199,7 +204,8 @@ fn torn_tail_at_every_byte_of_the_last_two_batches_is_cut_to_the_last_whole_batc
 fn truncation_is_logged_with_offset_and_bytes() {
     let original = tempfile::tempdir().unwrap();
     let (log, _) = build_open(original.path());
-    log.append(&tagged_batch(77, 3, 50, 5000)).unwrap();
+    let unsynced = tagged_batch(77, 3, 50, 5000);
+    log.append(&unsynced).unwrap();
     drop(log);
     let active = segment_files(original.path()).pop().unwrap();
     let len = fs::metadata(&active).unwrap().len();
@@ -209,15 +215,18 @@ fn truncation_is_logged_with_offset_and_bytes() {
         .unwrap()
         .set_len(len - 3)
         .unwrap();
-    let output = captured_logs(|| {
-        Log::open(original.path(), config(), LogEnv::os()).unwrap();
-    });
-    assert!(
-        output.contains("recovery truncated a torn or corrupt tail"),
-        "{output}"
-    );
-    assert!(output.contains("bytes_dropped="), "{output}");
-    assert!(output.contains("first_dropped_offset="), "{output}");
+    captured_logs(); // install the subscriber before the log is opened
+    Log::open(original.path(), config(), LogEnv::os()).unwrap();
+    let output = captured_logs();
+    let dir = original.path().display().to_string();
+    let line = output
+        .lines()
+        .find(|l| l.contains("recovery truncated a torn or corrupt tail") && l.contains(&dir))
+        .unwrap_or_else(|| panic!("no truncation line for {dir} in:\n{output}"));
+    // The 3 bytes cut leave a partial batch: all of what is left of it goes.
+    let dropped = format!("bytes_dropped={}", unsynced.len() - 3);
+    assert!(line.contains(&dropped), "{line}");
+    assert!(line.contains("first_dropped_offset="), "{line}");
 }
 
 /// splitmix64, for reproducible positions.

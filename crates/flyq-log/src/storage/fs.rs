@@ -96,10 +96,6 @@ impl Storage for FsStorage {
         File::open(path)?.sync_all()
     }
 
-    fn exists(&self, path: &Path) -> bool {
-        path.exists()
-    }
-
     fn file_len(&self, path: &Path) -> io::Result<u64> {
         Ok(fs::metadata(path)?.len())
     }

@@ -77,9 +77,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Makes the directory's entries (created, removed, renamed files) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
 
-    /// Whether a file exists.
-    fn exists(&self, path: &Path) -> bool;
-
     /// Length of the file at `path`, without opening it.
     fn file_len(&self, path: &Path) -> io::Result<u64>;
 }
@@ -99,10 +96,12 @@ pub fn write_file_atomic(storage: &dyn Storage, path: &Path, contents: &[u8]) ->
     storage.sync_dir(dir)
 }
 
-/// Reads a whole (small) file into memory.
-pub fn read_file(storage: &dyn Storage, path: &Path) -> io::Result<Vec<u8>> {
+/// Reads a file into memory, at most its first `max_len` bytes: what a file on disk claims to
+/// hold never sizes an allocation beyond what the caller can use.
+pub fn read_file(storage: &dyn Storage, path: &Path, max_len: u64) -> io::Result<Vec<u8>> {
     let file = storage.open(path, false)?;
-    let len = usize::try_from(file.size()?).map_err(|_| io::ErrorKind::FileTooLarge)?;
+    let len =
+        usize::try_from(file.size()?.min(max_len)).map_err(|_| io::ErrorKind::FileTooLarge)?;
     let mut buf = vec![0; len];
     file.read_exact_at(&mut buf, 0)?;
     Ok(buf)
