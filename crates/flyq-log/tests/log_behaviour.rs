@@ -497,8 +497,14 @@ fn truncation_below_the_log_start_is_refused() {
     log.set_high_watermark(log.log_end_offset());
     log.delete_records(55).unwrap();
     // 50 is below the start; 56 lies in the batch 50..59, whose start is below it too.
-    assert!(matches!(log.truncate_to(50), Err(LogError::OffsetOutOfRange { .. })));
-    assert!(matches!(log.truncate_to(56), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.truncate_to(50),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.truncate_to(56),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
     log.truncate_to(60).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (55, 60));
 }
@@ -509,7 +515,10 @@ fn truncation_below_the_log_start_is_refused() {
 fn truncation_racing_syncs_keeps_the_log_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = small_config();
-    config.flush = FlushPolicy { messages: Some(1), interval: Some(Duration::from_millis(1)) };
+    config.flush = FlushPolicy {
+        messages: Some(1),
+        interval: Some(Duration::from_millis(1)),
+    };
     let log = Arc::new(Log::open(dir.path(), config.clone(), flyq_log::LogEnv::os()).unwrap());
     let flusher = flyq_log::Flusher::start(Duration::from_millis(1)).unwrap();
     flusher.register(&log);
