@@ -1,8 +1,8 @@
-//! `flyq`: the FlyQ binary. Today it carries the storage engine's operator tools
-//! (`flyq log check`, `flyq log dump`); the broker (`flyq serve`) and the client CLI build on
-//! the same binary as they land.
+//! `flyq`: the FlyQ binary. `flyq serve` runs a broker; `flyq log check|dump` inspect
+//! partition logs on disk. The client CLI (topics, produce, consume, ...) lands here too.
 
 mod log_tools;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +16,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a broker (Kafka protocol on 127.0.0.1:9092, data in ./flyq-data by default).
+    Serve(serve::ServeArgs),
     /// Inspect and check partition log directories on disk.
     #[command(subcommand)]
     Log(log_tools::LogCommand),
@@ -25,12 +27,14 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Log(command) => log_tools::run(command),
     };
     match result {

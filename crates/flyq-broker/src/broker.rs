@@ -1,0 +1,358 @@
+//! [`Broker`]: the topics of this node and the operations on them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use flyq_log::{Flusher, Log, LogConfig, LogEnv, LogRead};
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use crate::CONSUMER_OFFSETS_TOPIC;
+use crate::config::{TopicConfigs, log_config_for};
+use crate::error::{BrokerError, Result};
+use crate::metadata::{MetadataImage, MetadataStore, TopicRecord};
+use crate::partition::Partition;
+use crate::topic_name::validate_topic_name;
+
+/// Settings of a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Where topics and metadata live.
+    pub data_dir: PathBuf,
+    /// This node's id.
+    pub node_id: i32,
+    /// Log settings for topics that do not override them.
+    pub log_defaults: LogConfig,
+    /// Create a topic when a client produces to it or asks for its metadata.
+    pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic, and of one created without a count.
+    pub default_partitions: i32,
+    /// Most partitions a topic may have.
+    pub max_partitions: i32,
+    /// How often retention runs over every log.
+    pub retention_check_interval: Duration,
+}
+
+impl BrokerConfig {
+    /// Defaults for a broker keeping its data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            node_id: 1,
+            log_defaults: LogConfig::default(),
+            auto_create_topics: true,
+            default_partitions: 1,
+            max_partitions: 10_000,
+            retention_check_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A topic and its partitions.
+#[derive(Debug)]
+pub struct Topic {
+    /// Name.
+    pub name: Arc<str>,
+    /// Topic id (Kafka's topic UUID).
+    pub id: Uuid,
+    /// Config overrides, by Kafka name.
+    pub configs: TopicConfigs,
+    /// Partitions, by index.
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    /// Whether this is an internal topic (clients cannot produce to it).
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+/// What a produce appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceOutcome {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// The partition's log start offset.
+    pub log_start_offset: i64,
+}
+
+/// This node's topics, and the operations Kafka requests need on them.
+pub struct Broker {
+    config: BrokerConfig,
+    env: Arc<LogEnv>,
+    flusher: Flusher,
+    store: MetadataStore,
+    image: Mutex<MetadataImage>,
+    topics: RwLock<BTreeMap<Arc<str>, Arc<Topic>>>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("data_dir", &self.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join("topics").join(format!("{topic}-{partition}"))
+}
+
+impl Broker {
+    /// Opens (creating if needed) the broker's data directory, recovering every partition log.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Self>> {
+        let store = MetadataStore::new(&config.data_dir);
+        let image = store.load_or_init()?;
+        let env = LogEnv::os();
+        let flusher =
+            Flusher::start(Duration::from_millis(10)).map_err(|e| BrokerError::Metadata {
+                context: "starting the flusher thread".into(),
+                source: e,
+            })?;
+        let broker = Arc::new(Self {
+            config,
+            env,
+            flusher,
+            store,
+            image: Mutex::new(image.clone()),
+            topics: RwLock::new(BTreeMap::new()),
+        });
+        for record in &image.topics {
+            let topic = broker.open_topic(record)?;
+            broker.topics.write().insert(Arc::clone(&topic.name), topic);
+        }
+        Self::start_retention(&broker);
+        tracing::info!(
+            target: "flyq::broker",
+            data_dir = %broker.config.data_dir.display(),
+            topics = image.topics.len(),
+            "broker opened"
+        );
+        Ok(broker)
+    }
+
+    fn open_topic(&self, record: &TopicRecord) -> Result<Arc<Topic>> {
+        let log_config = log_config_for(&self.config.log_defaults, &record.configs)?;
+        let name: Arc<str> = Arc::from(record.name.as_str());
+        let mut partitions = Vec::with_capacity(record.partitions.max(0) as usize);
+        for index in 0..record.partitions {
+            let dir = partition_dir(&self.config.data_dir, &record.name, index);
+            let log = Arc::new(Log::open(&dir, log_config.clone(), Arc::clone(&self.env))?);
+            self.flusher.register(&log);
+            partitions.push(Arc::new(Partition::new(Arc::clone(&name), index, log)));
+        }
+        Ok(Arc::new(Topic {
+            name,
+            id: record.id,
+            configs: record.configs.clone(),
+            partitions,
+        }))
+    }
+
+    /// Runs retention over every log on a thread of its own, while the broker lives.
+    fn start_retention(broker: &Arc<Self>) {
+        let weak: Weak<Self> = Arc::downgrade(broker);
+        let interval = broker.config.retention_check_interval;
+        let spawned = std::thread::Builder::new().name("flyq-retention".into()).spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(broker) = weak.upgrade() else { return };
+                for topic in broker.topics() {
+                    for partition in &topic.partitions {
+                        if let Err(e) = partition.log.apply_retention() {
+                            tracing::warn!(target: "flyq::broker", topic = %topic.name, partition = partition.index, error = %e, "retention failed");
+                        }
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(target: "flyq::broker", error = %e, "could not start the retention thread");
+        }
+    }
+
+    /// The broker's settings.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// The cluster id, generated on first start.
+    pub fn cluster_id(&self) -> String {
+        self.image.lock().cluster_id.clone()
+    }
+
+    /// All topics, by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    /// A topic by name, created with the default partition count if it does not exist and
+    /// auto-creation is on. `None` if it does not exist and cannot be created.
+    pub fn topic_or_auto_create(&self, name: &str) -> Result<Option<Arc<Topic>>> {
+        if let Some(topic) = self.topic(name) {
+            return Ok(Some(topic));
+        }
+        if !self.config.auto_create_topics {
+            return Ok(None);
+        }
+        match self.create_topic(name, self.config.default_partitions, TopicConfigs::new()) {
+            Ok(topic) => Ok(Some(topic)),
+            Err(BrokerError::TopicExists(_)) => Ok(self.topic(name)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks what [`Broker::create_topic`] would check, without creating anything.
+    pub fn validate_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &TopicConfigs,
+    ) -> Result<()> {
+        validate_topic_name(name)?;
+        if self.topic(name).is_some() {
+            return Err(BrokerError::TopicExists(name.to_owned()));
+        }
+        if partitions < 1 || partitions > self.config.max_partitions {
+            return Err(BrokerError::InvalidPartitions(partitions));
+        }
+        log_config_for(&self.config.log_defaults, configs)?;
+        Ok(())
+    }
+
+    /// Creates a topic, durably, and opens its partitions.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: TopicConfigs,
+    ) -> Result<Arc<Topic>> {
+        let mut image = self.image.lock();
+        self.validate_new_topic(name, partitions, &configs)?;
+        let record = TopicRecord {
+            name: name.to_owned(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        let topic = self.open_topic(&record)?;
+        let mut next = image.clone();
+        next.topics.push(record);
+        self.store.save(&next)?;
+        *image = next;
+        self.topics
+            .write()
+            .insert(Arc::clone(&topic.name), Arc::clone(&topic));
+        tracing::info!(target: "flyq::broker", topic = name, partitions, id = %topic.id, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        let mut image = self.image.lock();
+        if self.topic(name).is_none() {
+            return Err(BrokerError::UnknownTopicOrPartition {
+                topic: name.to_owned(),
+                partition: -1,
+            });
+        }
+        let mut next = image.clone();
+        next.topics.retain(|t| t.name != name);
+        self.store.save(&next)?;
+        let removed = self.topics.write().remove(name);
+        *image = next;
+        if let Some(topic) = removed {
+            for partition in &topic.partitions {
+                let dir = partition_dir(&self.config.data_dir, name, partition.index);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(target: "flyq::broker", dir = %dir.display(), error = %e, "could not remove a deleted topic's data");
+                }
+            }
+        }
+        tracing::info!(target: "flyq::broker", topic = name, "deleted topic");
+        Ok(())
+    }
+
+    /// Syncs every partition's log (shutdown).
+    pub fn flush_all(&self) -> Result<()> {
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                partition.log.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A partition of a topic.
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
+        self.topic(topic)
+            .and_then(|t| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i).cloned())
+            })
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: topic.to_owned(),
+                partition,
+            })
+    }
+
+    /// Appends a producer's batch to a partition (on a blocking thread: an append may wait for
+    /// an fsync under `flush.messages`).
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+    ) -> Result<ProduceOutcome> {
+        if topic == CONSUMER_OFFSETS_TOPIC || topic.starts_with("__") {
+            return Err(BrokerError::InternalTopic(topic.to_owned()));
+        }
+        let partition = self.partition(topic, partition)?;
+        let task = tokio::task::spawn_blocking(move || {
+            let info = partition.append(&batch)?;
+            Ok::<_, BrokerError>(ProduceOutcome {
+                base_offset: info.base_offset,
+                log_start_offset: partition.log.log_start_offset(),
+            })
+        });
+        task.await.map_err(|e| BrokerError::Metadata {
+            context: "running an append".into(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
+    /// Reads whole batches from a partition, up to its high watermark.
+    pub fn read(&self, partition: &Partition, offset: i64, max_bytes: usize) -> Result<LogRead> {
+        let log = &partition.log;
+        Ok(log.read(offset, max_bytes, log.high_watermark())?)
+    }
+
+    /// Waits until the high watermark of any watched partition moves, or `timeout` passes.
+    /// The receivers come from [`Partition::watch_high_watermark`], taken before reading.
+    pub async fn wait_for_data(
+        mut watches: Vec<tokio::sync::watch::Receiver<i64>>,
+        timeout: Duration,
+    ) {
+        if watches.is_empty() {
+            tokio::time::sleep(timeout).await;
+            return;
+        }
+        let waits = watches.iter_mut().map(|w| Box::pin(w.changed()));
+        let _ = tokio::time::timeout(timeout, futures::future::select_all(waits)).await;
+    }
+}

@@ -1,0 +1,60 @@
+//! The broker's error type. The server maps each variant to one Kafka error code.
+
+use std::io;
+
+use thiserror::Error;
+
+/// What a broker operation can fail with.
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    /// No such topic, or no such partition in it.
+    #[error("unknown topic or partition {topic}-{partition}")]
+    UnknownTopicOrPartition {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+    },
+    /// The topic exists already.
+    #[error("topic {0} already exists")]
+    TopicExists(String),
+    /// The topic name is not allowed.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopic {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A partition count below 1 or above the broker's limit.
+    #[error("invalid number of partitions {0}")]
+    InvalidPartitions(i32),
+    /// A topic config key or value the broker does not accept.
+    #[error("invalid config {key}={value}: {reason}")]
+    InvalidConfig {
+        /// Config key.
+        key: String,
+        /// Value given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// Clients may not write to internal topics.
+    #[error("topic {0} is internal; clients cannot produce to it")]
+    InternalTopic(String),
+    /// The storage engine refused or failed.
+    #[error(transparent)]
+    Log(#[from] flyq_log::LogError),
+    /// Reading or writing the broker's metadata failed.
+    #[error("metadata I/O while {context}")]
+    Metadata {
+        /// What the broker was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Result type of broker operations.
+pub type Result<T, E = BrokerError> = std::result::Result<T, E>;

@@ -1,0 +1,23 @@
+//! FlyQ's broker domain: topics and their partitions, each a [`flyq_log::Log`], and the
+//! produce and fetch operations on them, including fetch long-polling.
+//!
+//! This crate knows nothing of the Kafka wire format: the server crate decodes requests, calls
+//! in here, and encodes the answers. A single node is a cluster of one: topics have ids, the
+//! node is the leader of every partition, and the high watermark follows each append (the
+//! in-sync replica set is the node itself).
+
+mod broker;
+mod config;
+mod error;
+mod metadata;
+mod partition;
+mod topic_name;
+
+pub use broker::{Broker, BrokerConfig, ProduceOutcome, Topic};
+pub use config::{TopicConfigs, log_config_for};
+pub use error::{BrokerError, Result};
+pub use partition::Partition;
+pub use topic_name::validate_topic_name;
+
+/// Name of the internal topic holding consumer group offsets; clients may not produce to it.
+pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";

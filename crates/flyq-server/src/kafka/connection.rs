@@ -1,0 +1,99 @@
+//! One client connection: read a frame, dispatch it, write the answer, in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::handlers::{self, Close, Request};
+use super::{Context, frame, versions};
+
+/// Serves one connection until the peer leaves, sends something unacceptable, or the
+/// listener shuts down (between requests).
+pub(crate) async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<Context>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let config = &context.config;
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = closing.changed() => break,
+            frame = frame::read_frame(&mut reader, config.max_request_bytes, config.request_read_timeout) => frame,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(target: "flyq::kafka", %peer, error = %e, "closing connection: bad frame");
+                break;
+            }
+        };
+        match dispatch(&context, frame).await {
+            Ok(Some(response)) => {
+                if let Err(e) = writer.write_all(&response).await {
+                    tracing::debug!(target: "flyq::kafka", %peer, error = %e, "write failed");
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(Close(reason)) => {
+                tracing::warn!(target: "flyq::kafka", %peer, %reason, "closing connection");
+                break;
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Decodes a request's header and hands it to its API's handler.
+async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Bytes>, Close> {
+    if frame.len() < 8 {
+        return Err(Close(format!(
+            "a {}-byte frame is shorter than a request header",
+            frame.len()
+        )));
+    }
+    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let key = ApiKey::try_from(api_key).map_err(|_| Close(format!("unknown API key {api_key}")))?;
+    if !versions::servable(key, version) {
+        if key == ApiKey::ApiVersions {
+            return Ok(Some(handlers::api_versions::unsupported_version(
+                correlation_id,
+            )?));
+        }
+        return Err(Close(format!("unsupported {key:?} version {version}")));
+    }
+    let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
+        .map_err(|e| Close(format!("malformed {key:?} v{version} request header: {e}")))?;
+    let request = Request {
+        context,
+        key,
+        version,
+        correlation_id,
+        header,
+        body: frame,
+    };
+    match key {
+        ApiKey::ApiVersions => handlers::api_versions::handle(request).await,
+        ApiKey::Metadata => handlers::metadata::handle(request).await,
+        ApiKey::Produce => handlers::produce::handle(request).await,
+        ApiKey::Fetch => handlers::fetch::handle(request).await,
+        ApiKey::ListOffsets => handlers::list_offsets::handle(request).await,
+        ApiKey::CreateTopics => handlers::create_topics::handle(request).await,
+        ApiKey::DeleteTopics => handlers::delete_topics::handle(request).await,
+        other => Err(Close(format!("{other:?} is advertised but has no handler"))),
+    }
+}

@@ -1,0 +1,39 @@
+//! The one place where internal errors become Kafka error codes.
+
+use flyq_broker::BrokerError;
+use flyq_log::{BatchError, LogError};
+use kafka_protocol::ResponseError;
+
+/// The Kafka error code for a broker error.
+pub(crate) fn error_code(error: &BrokerError) -> i16 {
+    let code = match error {
+        BrokerError::UnknownTopicOrPartition { .. } => ResponseError::UnknownTopicOrPartition,
+        BrokerError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        BrokerError::InvalidTopic { .. } | BrokerError::InternalTopic(_) => {
+            ResponseError::InvalidTopicException
+        }
+        BrokerError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        BrokerError::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        BrokerError::Log(log) => return log_error_code(log),
+        BrokerError::Metadata { .. } => ResponseError::UnknownServerError,
+    };
+    code.code()
+}
+
+/// The Kafka error code for a storage error.
+pub(crate) fn log_error_code(error: &LogError) -> i16 {
+    let code = match error {
+        LogError::InvalidBatch(BatchError::TooLarge { .. }) => ResponseError::MessageTooLarge,
+        LogError::InvalidBatch(BatchError::UnsupportedCompression(_)) => {
+            ResponseError::UnsupportedCompressionType
+        }
+        LogError::InvalidBatch(_) => ResponseError::CorruptMessage,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::DiskFull { .. }
+        | LogError::Io { .. }
+        | LogError::Poisoned(_)
+        | LogError::CorruptSegment { .. } => ResponseError::KafkaStorageError,
+        LogError::Config(_) => ResponseError::InvalidConfig,
+    };
+    code.code()
+}

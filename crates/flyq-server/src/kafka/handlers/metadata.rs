@@ -1,0 +1,124 @@
+//! Metadata (3): brokers, and topics with their partitions, leaders and topic ids.
+//!
+//! A single node leads every partition, with itself as the only replica and in-sync replica.
+//! Topics asked for by name are auto-created when the client allows it (v4+) and the broker
+//! is configured to.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flyq_broker::{Topic, validate_topic_name};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+
+use super::{Close, Request, str_bytes};
+use crate::kafka::errors::error_code;
+
+pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
+    let req: MetadataRequest = request.decode()?;
+    let broker = &request.context.broker;
+    let node = broker.node_id();
+    // v0: an empty list means every topic; v1+: null means every topic.
+    let wanted = match req.topics {
+        None => None,
+        Some(list) if list.is_empty() && request.version == 0 => None,
+        Some(list) => Some(list),
+    };
+    let allow_auto_create = request.version < 4 || req.allow_auto_topic_creation;
+    let mut topics = Vec::new();
+    match wanted {
+        None => {
+            for topic in broker.topics() {
+                topics.push(describe(&topic, node, request.version));
+            }
+        }
+        Some(list) => {
+            for wanted in list {
+                let found = match &wanted.name {
+                    Some(name) => lookup(request.context, name.as_str(), allow_auto_create),
+                    None if request.version < 10 => Ok(None),
+                    None => Ok(broker
+                        .topics()
+                        .into_iter()
+                        .find(|t| t.id == wanted.topic_id)),
+                };
+                let entry = match found {
+                    Ok(Some(topic)) => describe(&topic, node, request.version),
+                    Ok(None) => MetadataResponseTopic::default()
+                        .with_name(wanted.name.clone())
+                        .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    Err(code) => MetadataResponseTopic::default()
+                        .with_name(wanted.name.clone())
+                        .with_error_code(code),
+                };
+                topics.push(entry);
+            }
+        }
+    }
+    let (host, port) = &request.context.config.advertised;
+    let mut response = MetadataResponse::default()
+        .with_brokers(vec![
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node))
+                .with_host(str_bytes(host.clone()))
+                .with_port(i32::from(*port)),
+        ])
+        .with_topics(topics);
+    if request.version >= 1 {
+        response = response.with_controller_id(BrokerId(node));
+    }
+    if request.version >= 2 {
+        response = response.with_cluster_id(Some(str_bytes(broker.cluster_id())));
+    }
+    request.respond(&response)
+}
+
+fn lookup(
+    context: &crate::kafka::Context,
+    name: &str,
+    auto_create: bool,
+) -> Result<Option<Arc<Topic>>, i16> {
+    validate_topic_name(name).map_err(|e| error_code(&e))?;
+    if auto_create {
+        context
+            .broker
+            .topic_or_auto_create(name)
+            .map_err(|e| error_code(&e))
+    } else {
+        Ok(context.broker.topic(name))
+    }
+}
+
+/// A topic as `version` of the response can carry it (leader epochs from v7, topic ids from
+/// v10, the internal flag from v1).
+fn describe(topic: &Topic, node: i32, version: i16) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let partition = MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_leader_id(BrokerId(node))
+                .with_replica_nodes(vec![BrokerId(node)])
+                .with_isr_nodes(vec![BrokerId(node)]);
+            if version >= 7 {
+                partition.with_leader_epoch(0)
+            } else {
+                partition
+            }
+        })
+        .collect();
+    let mut described = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(topic.name.to_string()))))
+        .with_partitions(partitions);
+    if version >= 10 {
+        described = described.with_topic_id(topic.id);
+    }
+    if version >= 1 {
+        described = described.with_is_internal(topic.is_internal());
+    }
+    described
+}

@@ -1,0 +1,2 @@
+//! FlyQ's listeners. Today: the Kafka wire protocol listener.
+pub mod kafka;

@@ -1,0 +1,365 @@
+//! The Kafka listener against raw bytes: RELIABILITY.md N1 (malformed and hostile input),
+//! each case followed by a canary proving other clients are still served, plus the basic
+//! produce / fetch / list-offsets / admin round trips at the protocol level.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Conn, Flyq};
+use flyq_log::builder::{RecordSpec, build_batch};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+fn batch(values: &[&str]) -> Bytes {
+    let specs: Vec<RecordSpec> = values
+        .iter()
+        .map(|v| RecordSpec::value(v.as_bytes().to_vec()))
+        .collect();
+    Bytes::from(build_batch(0, 1_700_000_000_000, &specs))
+}
+
+fn produce(conn: &mut Conn, topic: &str, acks: i16, records: Bytes) -> (i16, i64) {
+    let request = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let response: ProduceResponse = conn.call(ApiKey::Produce, 9, &request);
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn fetch(conn: &mut Conn, topic: &str, offset: i64, max_wait_ms: i32) -> (i16, i64, Bytes) {
+    let request = FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(i32::MAX)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name(topic))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(offset)
+                        .with_partition_max_bytes(i32::MAX),
+                ]),
+        ]);
+    let response: FetchResponse = conn.call(ApiKey::Fetch, 12, &request);
+    let p = &response.responses[0].partitions[0];
+    (
+        p.error_code,
+        p.high_watermark,
+        p.records.clone().unwrap_or_default(),
+    )
+}
+
+/// A fresh client still gets ApiVersions answered and can produce.
+fn canary(flyq: &Flyq) {
+    let mut conn = Conn::open(flyq.addr);
+    let versions: ApiVersionsResponse =
+        conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert_eq!(versions.error_code, 0);
+    let (code, _) = produce(&mut conn, "canary", 1, batch(&["alive"]));
+    assert_eq!(code, 0, "canary produce failed");
+}
+
+#[test]
+fn api_versions_lists_what_is_served_and_answers_unsupported_versions_with_v0() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    let versions: ApiVersionsResponse =
+        conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let produce = versions
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::Produce as i16)
+        .unwrap();
+    assert_eq!((produce.min_version, produce.max_version), (0, 11));
+    // N1 #6: a version above ours: a v0 response with UNSUPPORTED_VERSION listing the ranges.
+    let mut conn = Conn::open(flyq.addr);
+    let mut frame = vec![];
+    let body: &[u8] = &[0, 18, 0, 99, 0, 0, 0, 7, 0, 0];
+    frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    frame.extend_from_slice(body);
+    conn.send_raw(&frame);
+    let mut response = conn.read_frame().unwrap();
+    let header = ResponseHeader::decode_v0(&mut response);
+    assert_eq!(header, 7);
+    let answer =
+        <ApiVersionsResponse as kafka_protocol::protocol::Decodable>::decode(&mut response, 0)
+            .unwrap();
+    assert_eq!(answer.error_code, 35);
+    assert!(
+        answer
+            .api_keys
+            .iter()
+            .any(|k| k.api_key == ApiKey::Fetch as i16)
+    );
+    canary(&flyq);
+}
+
+trait DecodeV0 {
+    fn decode_v0(buf: &mut Bytes) -> i32;
+}
+impl DecodeV0 for ResponseHeader {
+    fn decode_v0(buf: &mut Bytes) -> i32 {
+        <ResponseHeader as kafka_protocol::protocol::Decodable>::decode(buf, 0)
+            .unwrap()
+            .correlation_id
+    }
+}
+
+#[test]
+fn hostile_frames_close_the_connection_and_others_are_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &["--request-read-timeout-ms", "300"]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // N1 #1: a 2 GiB frame announced: closed without allocating it.
+        ("huge length", 0x7fff_ffffi32.to_be_bytes().to_vec()),
+        // N1 #2: negative, zero, shorter than a header.
+        ("negative length", (-5i32).to_be_bytes().to_vec()),
+        ("zero length", 0i32.to_be_bytes().to_vec()),
+        (
+            "shorter than a header",
+            [&3i32.to_be_bytes()[..], &[0, 18, 0]].concat(),
+        ),
+        // N1 #4: a full frame whose header is cut (ApiVersions v3 without its client id).
+        (
+            "truncated header",
+            [&6i32.to_be_bytes()[..], &[0, 18, 0, 3, 0, 0]].concat(),
+        ),
+        // N1 #5: unknown API key.
+        (
+            "unknown api key",
+            [&8i32.to_be_bytes()[..], &[0x03, 0xe7, 0, 0, 0, 0, 0, 1]].concat(),
+        ),
+        // N1 #6: unsupported version of an API other than ApiVersions.
+        (
+            "unsupported fetch version",
+            [
+                &10i32.to_be_bytes()[..],
+                &[0, 1, 0, 99, 0, 0, 0, 1, 0xff, 0xff],
+            ]
+            .concat(),
+        ),
+        // N1 #7: a varint with more than 5 continuation bytes (ApiVersions v3 body).
+        (
+            "runaway varint",
+            [
+                &17i32.to_be_bytes()[..],
+                &[0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0],
+                &[0xff; 6],
+            ]
+            .concat(),
+        ),
+        // N1 #8: Metadata v1 claiming 2^31-1 topics in a 10-byte body.
+        (
+            "array count 2^31-1",
+            [
+                &14i32.to_be_bytes()[..],
+                &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff],
+                &[0x7f, 0xff, 0xff, 0xff],
+            ]
+            .concat(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let mut conn = Conn::open(flyq.addr);
+        conn.send_raw(&bytes);
+        assert!(
+            conn.closed_within(Duration::from_secs(5)),
+            "{what}: connection left open"
+        );
+        canary(&flyq);
+    }
+    // N1 #3: 100 bytes announced, 50 sent, then silence: closed at the read timeout.
+    let mut conn = Conn::open(flyq.addr);
+    conn.send_raw(&[&100i32.to_be_bytes()[..], &[0u8; 50]].concat());
+    assert!(
+        conn.closed_within(Duration::from_secs(5)),
+        "slow request left open"
+    );
+    canary(&flyq);
+}
+
+#[test]
+fn bad_produce_input_gets_the_right_error_codes_and_nothing_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name("small"))
+                .with_num_partitions(1)
+                .with_replication_factor(1)
+                .with_configs(vec![
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_static_str("max.message.bytes"))
+                        .with_value(Some(StrBytes::from_static_str("1000"))),
+                ]),
+        ]);
+    let created: CreateTopicsResponse = conn.call(ApiKey::CreateTopics, 7, &create);
+    assert_eq!(
+        created.topics[0].error_code, 0,
+        "{:?}",
+        created.topics[0].error_message
+    );
+    // N1 #10: bad CRC.
+    let mut corrupt = batch(&["x"]).to_vec();
+    *corrupt.last_mut().unwrap() ^= 1;
+    assert_eq!(produce(&mut conn, "small", 1, Bytes::from(corrupt)).0, 2);
+    // N1 #11: record count inconsistent with the records (CRC recomputed so only that is wrong).
+    let mut lying = batch(&["a", "b"]).to_vec();
+    lying[57..61].copy_from_slice(&5i32.to_be_bytes());
+    let crc = flyq_log::batch::compute_crc(&lying);
+    lying[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(produce(&mut conn, "small", 1, Bytes::from(lying)).0, 2);
+    // N1 #12: larger than max.message.bytes.
+    assert_eq!(
+        produce(&mut conn, "small", 1, batch(&[&"z".repeat(2000)])).0,
+        10
+    );
+    // N1 #14: unknown compression codec.
+    let mut codec = batch(&["c"]).to_vec();
+    codec[22] |= 0x06;
+    let crc = flyq_log::batch::compute_crc(&codec);
+    codec[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(produce(&mut conn, "small", 1, Bytes::from(codec)).0, 76);
+    // N1 #15: acks=5.
+    assert_eq!(produce(&mut conn, "small", 5, batch(&["a"])).0, 21);
+    // N1 #17: internal topic.
+    assert_eq!(
+        produce(&mut conn, "__consumer_offsets", 1, batch(&["a"])).0,
+        17
+    );
+    // N1 #9: invalid topic names.
+    for bad in ["a/b", "..", &"t".repeat(250)] {
+        let request = MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name(bad))),
+        ]));
+        let response: MetadataResponse = conn.call(ApiKey::Metadata, 12, &request);
+        assert_eq!(response.topics[0].error_code, 17, "{bad}");
+    }
+    // Nothing was appended by any of it.
+    let (code, high_watermark, records) = fetch(&mut conn, "small", 0, 0);
+    assert_eq!((code, high_watermark, records.len()), (0, 0, 0));
+    canary(&flyq);
+}
+
+#[test]
+fn produce_fetch_and_list_offsets_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    // "two" is 10 ms after "one"; "three" is in a later batch with the base timestamp.
+    let first = Bytes::from(build_batch(
+        0,
+        1_700_000_000_000,
+        &[
+            RecordSpec::value(b"one".to_vec()),
+            RecordSpec {
+                timestamp_delta: 10,
+                ..RecordSpec::value(b"two".to_vec())
+            },
+        ],
+    ));
+    assert_eq!(produce(&mut conn, "orders", -1, first.clone()), (0, 0));
+    assert_eq!(produce(&mut conn, "orders", 1, batch(&["three"])), (0, 2));
+    let (code, high_watermark, records) = fetch(&mut conn, "orders", 0, 0);
+    assert_eq!((code, high_watermark), (0, 3));
+    // Batches come back as stored: the producer's bytes with the offset assigned.
+    assert_eq!(&records[16..first.len()], &first[16..]);
+    // N1 #16: offsets outside the log.
+    assert_eq!(fetch(&mut conn, "orders", 99, 0).0, 1);
+    assert_eq!(fetch(&mut conn, "orders", -1, 0).0, 1);
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(name("orders"))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-2),
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1),
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(1_700_000_000_005),
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(1_800_000_000_000),
+                ]),
+        ]);
+    let response: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, 7, &request);
+    let offsets: Vec<i64> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.offset)
+        .collect();
+    assert_eq!(offsets, vec![0, 3, 1, -1]);
+}
+
+#[test]
+fn a_waiting_fetch_answers_as_soon_as_data_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut producer = Conn::open(flyq.addr);
+    produce(&mut producer, "live", 1, batch(&["first"]));
+    let addr = flyq.addr;
+    let waiter = std::thread::spawn(move || {
+        let mut consumer = Conn::open(addr);
+        let started = std::time::Instant::now();
+        let (code, _, records) = fetch(&mut consumer, "live", 1, 20_000);
+        (code, records.len(), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    produce(&mut producer, "live", 1, batch(&["second"]));
+    let (code, len, waited) = waiter.join().unwrap();
+    assert_eq!(code, 0);
+    assert!(len > 0, "the fetch returned no data");
+    // Behaviour, not speed: it returned because data arrived, long before its 20 s wait.
+    assert!(
+        waited < Duration::from_secs(15),
+        "fetch waited out its timeout: {waited:?}"
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_data_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    produce(&mut conn, "durable", -1, batch(&["kept"]));
+    drop(conn);
+    assert_eq!(flyq.terminate(), Some(0));
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    let (code, high_watermark, records) = fetch(&mut conn, "durable", 0, 0);
+    assert_eq!((code, high_watermark), (0, 1));
+    assert!(!records.is_empty());
+}
