@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::CONSUMER_OFFSETS_TOPIC;
 use crate::config::{TopicConfigs, log_config_for};
 use crate::error::{BrokerError, Result};
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::metadata::{MetadataImage, MetadataStore, TopicRecord};
 use crate::partition::Partition;
 use crate::topic_name::validate_topic_name;
@@ -83,6 +84,7 @@ pub struct ProduceOutcome {
 /// This node's topics, and the operations Kafka requests need on them.
 pub struct Broker {
     config: BrokerConfig,
+    groups: Arc<GroupCoordinator>,
     env: Arc<LogEnv>,
     flusher: Flusher,
     store: MetadataStore,
@@ -102,29 +104,83 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join("topics").join(format!("{topic}-{partition}"))
 }
 
+/// Opens (recovering) every partition log of a topic.
+fn open_topic(
+    config: &BrokerConfig,
+    env: &Arc<LogEnv>,
+    flusher: &Flusher,
+    record: &TopicRecord,
+) -> Result<Arc<Topic>> {
+    let log_config = log_config_for(&config.log_defaults, &record.configs)?;
+    let name: Arc<str> = Arc::from(record.name.as_str());
+    let mut partitions = Vec::with_capacity(record.partitions.max(0) as usize);
+    for index in 0..record.partitions {
+        let dir = partition_dir(&config.data_dir, &record.name, index);
+        let log = Arc::new(Log::open(&dir, log_config.clone(), Arc::clone(env))?);
+        flusher.register(&log);
+        partitions.push(Arc::new(Partition::new(Arc::clone(&name), index, log)));
+    }
+    Ok(Arc::new(Topic {
+        name,
+        id: record.id,
+        configs: record.configs.clone(),
+        partitions,
+    }))
+}
+
 impl Broker {
     /// Opens (creating if needed) the broker's data directory, recovering every partition log.
     pub fn open(config: BrokerConfig) -> Result<Arc<Self>> {
         let store = MetadataStore::new(&config.data_dir);
-        let image = store.load_or_init()?;
+        let mut image = store.load_or_init()?;
         let env = LogEnv::os();
         let flusher =
             Flusher::start(Duration::from_millis(10)).map_err(|e| BrokerError::Metadata {
                 context: "starting the flusher thread".into(),
                 source: e,
             })?;
+        // The internal offsets topic: created on first start; every commit is fsynced.
+        if !image
+            .topics
+            .iter()
+            .any(|t| t.name == CONSUMER_OFFSETS_TOPIC)
+        {
+            let configs = [("flush.messages".to_owned(), "1".to_owned())]
+                .into_iter()
+                .collect();
+            image.topics.push(TopicRecord {
+                name: CONSUMER_OFFSETS_TOPIC.to_owned(),
+                id: Uuid::new_v4(),
+                partitions: 1,
+                configs,
+            });
+            store.save(&image)?;
+        }
+        let mut topics = BTreeMap::new();
+        for record in &image.topics {
+            let topic = open_topic(&config, &env, &flusher, record)?;
+            topics.insert(Arc::clone(&topic.name), topic);
+        }
+        let offsets_partition = topics
+            .get(CONSUMER_OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.first().cloned())
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: CONSUMER_OFFSETS_TOPIC.into(),
+                partition: 0,
+            })?;
+        let groups = Arc::new(GroupCoordinator::load(
+            offsets_partition,
+            GroupConfig::default(),
+        )?);
         let broker = Arc::new(Self {
             config,
+            groups,
             env,
             flusher,
             store,
             image: Mutex::new(image.clone()),
-            topics: RwLock::new(BTreeMap::new()),
+            topics: RwLock::new(topics),
         });
-        for record in &image.topics {
-            let topic = broker.open_topic(record)?;
-            broker.topics.write().insert(Arc::clone(&topic.name), topic);
-        }
         Self::start_retention(&broker);
         tracing::info!(
             target: "flyq::broker",
@@ -136,21 +192,12 @@ impl Broker {
     }
 
     fn open_topic(&self, record: &TopicRecord) -> Result<Arc<Topic>> {
-        let log_config = log_config_for(&self.config.log_defaults, &record.configs)?;
-        let name: Arc<str> = Arc::from(record.name.as_str());
-        let mut partitions = Vec::with_capacity(record.partitions.max(0) as usize);
-        for index in 0..record.partitions {
-            let dir = partition_dir(&self.config.data_dir, &record.name, index);
-            let log = Arc::new(Log::open(&dir, log_config.clone(), Arc::clone(&self.env))?);
-            self.flusher.register(&log);
-            partitions.push(Arc::new(Partition::new(Arc::clone(&name), index, log)));
-        }
-        Ok(Arc::new(Topic {
-            name,
-            id: record.id,
-            configs: record.configs.clone(),
-            partitions,
-        }))
+        open_topic(&self.config, &self.env, &self.flusher, record)
+    }
+
+    /// The consumer group coordinator.
+    pub fn groups(&self) -> &Arc<GroupCoordinator> {
+        &self.groups
     }
 
     /// Runs retention over every log on a thread of its own, while the broker lives.

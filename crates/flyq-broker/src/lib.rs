@@ -9,6 +9,7 @@
 mod broker;
 mod config;
 mod error;
+pub mod group;
 mod metadata;
 mod partition;
 mod topic_name;
@@ -21,3 +22,5 @@ pub use topic_name::validate_topic_name;
 
 /// Name of the internal topic holding consumer group offsets; clients may not produce to it.
 pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+pub use group::GroupCoordinator;

@@ -281,18 +281,22 @@ pub fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, Bat
     Ok(header)
 }
 
-/// One record's position within an uncompressed batch, as [`records`] yields it.
+/// One record of an uncompressed batch, as [`records`] yields it (headers are not parsed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordPosition {
+pub struct Record<'a> {
     /// `offset_delta` field of the record.
     pub offset_delta: i32,
     /// `timestamp_delta` field of the record.
     pub timestamp_delta: i64,
+    /// The key, `None` if null.
+    pub key: Option<&'a [u8]>,
+    /// The value, `None` if null (a tombstone).
+    pub value: Option<&'a [u8]>,
 }
 
-/// Walks the length-prefixed records of an uncompressed records section, yielding each
-/// record's offset and timestamp deltas. Stops (with an error item) at the first malformed one.
-pub fn records(section: &[u8]) -> impl Iterator<Item = Result<RecordPosition, BatchError>> + '_ {
+/// Walks the length-prefixed records of an uncompressed records section. Stops (with an error
+/// item) at the first malformed one.
+pub fn records(section: &[u8]) -> impl Iterator<Item = Result<Record<'_>, BatchError>> + '_ {
     let mut rest = section;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -306,7 +310,7 @@ pub fn records(section: &[u8]) -> impl Iterator<Item = Result<RecordPosition, Ba
     })
 }
 
-fn next_record(rest: &mut &[u8]) -> Result<RecordPosition, BatchError> {
+fn next_record<'a>(rest: &mut &'a [u8]) -> Result<Record<'a>, BatchError> {
     let len = read_varint(rest).ok_or(BatchError::MalformedRecords("bad record length"))?;
     let len = usize::try_from(len).map_err(|_| BatchError::MalformedRecords("negative length"))?;
     if len > rest.len() {
@@ -314,19 +318,35 @@ fn next_record(rest: &mut &[u8]) -> Result<RecordPosition, BatchError> {
     }
     let (mut body, tail) = rest.split_at(len);
     *rest = tail;
-    let _attributes = body
-        .first()
-        .ok_or(BatchError::MalformedRecords("empty record"))?;
-    body = &body[1..];
+    if body.is_empty() {
+        return Err(BatchError::MalformedRecords("empty record"));
+    }
+    body = &body[1..]; // attributes
     let timestamp_delta =
         read_varint(&mut body).ok_or(BatchError::MalformedRecords("bad timestamp delta"))?;
     let offset_delta = read_varint(&mut body)
         .and_then(|d| i32::try_from(d).ok())
         .ok_or(BatchError::MalformedRecords("bad offset delta"))?;
-    Ok(RecordPosition {
+    let key = read_bytes(&mut body).ok_or(BatchError::MalformedRecords("bad key"))?;
+    let value = read_bytes(&mut body).ok_or(BatchError::MalformedRecords("bad value"))?;
+    Ok(Record {
         offset_delta,
         timestamp_delta,
+        key,
+        value,
     })
+}
+
+/// Reads a varint-length-prefixed byte string (-1 is null).
+fn read_bytes<'a>(buf: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
+    let len = read_varint(buf)?;
+    if len == -1 {
+        return Some(None);
+    }
+    let len = usize::try_from(len).ok().filter(|l| *l <= buf.len())?;
+    let (bytes, rest) = buf.split_at(len);
+    *buf = rest;
+    Some(Some(bytes))
 }
 
 fn check_record_framing(section: &[u8], count: i32) -> Result<(), BatchError> {
@@ -466,6 +486,33 @@ mod tests {
             validate(&b, 1 << 20),
             Err(BatchError::MalformedRecords(_))
         ));
+    }
+
+    #[test]
+    fn records_yield_keys_and_values_and_nulls() {
+        let specs = vec![
+            RecordSpec {
+                key: Some(b"k".to_vec()),
+                ..RecordSpec::value(b"v".to_vec())
+            },
+            RecordSpec {
+                timestamp_delta: 7,
+                ..RecordSpec::default()
+            },
+        ];
+        let b = build_batch(0, 0, &specs);
+        let recs: Vec<Record<'_>> = records(&b[BATCH_HEADER_LEN..])
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            (recs[0].key, recs[0].value),
+            (Some(&b"k"[..]), Some(&b"v"[..]))
+        );
+        assert_eq!(
+            (recs[1].key, recs[1].value, recs[1].timestamp_delta),
+            (None, None, 7)
+        );
+        assert_eq!(recs[1].offset_delta, 1);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub(crate) async fn run(
                 break;
             }
         };
-        match dispatch(&context, frame).await {
+        match dispatch(&context, peer, frame).await {
             Ok(Some(response)) => {
                 if let Err(e) = writer.write_all(&response).await {
                     tracing::debug!(target: "flyq::kafka", %peer, error = %e, "write failed");
@@ -57,7 +57,11 @@ pub(crate) async fn run(
 }
 
 /// Decodes a request's header and hands it to its API's handler.
-async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Bytes>, Close> {
+async fn dispatch(
+    context: &Context,
+    peer: SocketAddr,
+    mut frame: Bytes,
+) -> Result<Option<Bytes>, Close> {
     if frame.len() < 8 {
         return Err(Close(format!(
             "a {}-byte frame is shorter than a request header",
@@ -84,6 +88,7 @@ async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Bytes>, 
         version,
         correlation_id,
         header,
+        peer,
         body: frame,
     };
     match key {
@@ -94,6 +99,17 @@ async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Bytes>, 
         ApiKey::ListOffsets => handlers::list_offsets::handle(request).await,
         ApiKey::CreateTopics => handlers::create_topics::handle(request).await,
         ApiKey::DeleteTopics => handlers::delete_topics::handle(request).await,
+        ApiKey::FindCoordinator => handlers::find_coordinator::handle(request).await,
+        ApiKey::JoinGroup => handlers::join_group::handle(request).await,
+        ApiKey::SyncGroup => handlers::sync_group::handle(request).await,
+        ApiKey::Heartbeat => handlers::heartbeat::handle(request).await,
+        ApiKey::LeaveGroup => handlers::leave_group::handle(request).await,
+        ApiKey::OffsetCommit => handlers::offset_commit::handle(request).await,
+        ApiKey::OffsetFetch => handlers::offset_fetch::handle(request).await,
+        ApiKey::ListGroups => handlers::list_groups::handle(request).await,
+        ApiKey::DescribeGroups => handlers::describe_groups::handle(request).await,
+        ApiKey::DeleteGroups => handlers::delete_groups::handle(request).await,
+        ApiKey::OffsetDelete => handlers::offset_delete::handle(request).await,
         other => Err(Close(format!("{other:?} is advertised but has no handler"))),
     }
 }

@@ -71,6 +71,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
+    broker.groups().start_ticker();
     let context = Arc::new(Context { broker, config });
     let (closing_tx, closing) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -93,6 +94,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         }
     }
+    // Refuse new connections at once rather than leave them queued while we drain.
+    drop(listener);
     let _ = closing_tx.send(true);
     let drained = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}

@@ -3,11 +3,22 @@
 
 pub(crate) mod api_versions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_groups;
 pub(crate) mod delete_topics;
+pub(crate) mod describe_groups;
 pub(crate) mod fetch;
+pub(crate) mod find_coordinator;
+pub(crate) mod heartbeat;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_commit;
+pub(crate) mod offset_delete;
+pub(crate) mod offset_fetch;
 pub(crate) mod produce;
+pub(crate) mod sync_group;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
@@ -25,9 +36,20 @@ pub(crate) struct Request<'a> {
     pub key: ApiKey,
     pub version: i16,
     pub correlation_id: i32,
-    #[allow(dead_code)] // client_id is used by quotas and logging later
     pub header: RequestHeader,
+    pub peer: std::net::SocketAddr,
     pub body: Bytes,
+}
+
+impl Request<'_> {
+    /// The client id from the request header ("" if none).
+    pub fn client_id(&self) -> String {
+        self.header
+            .client_id
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default()
+    }
 }
 
 impl Request<'_> {

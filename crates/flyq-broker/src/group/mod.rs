@@ -1,0 +1,567 @@
+//! The group coordinator: consumer groups (Kafka's classic protocol) and their committed
+//! offsets, kept durable in the internal topic `__consumer_offsets`.
+//!
+//! Every group's membership is a synchronous state machine ([`state`]) behind one lock;
+//! JoinGroup and SyncGroup answers that must wait for other members are delivered through
+//! oneshot channels, and a ticker expires sessions and ends overdue rebalances. Offset commits
+//! and group generations are appended to `__consumer_offsets` (fsynced before the answer) and
+//! replayed when the broker starts, so committed offsets survive restarts and crashes.
+
+mod records;
+mod state;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use flyq_log::builder::{RecordSpec, build_batch};
+use parking_lot::Mutex;
+
+use crate::error::{BrokerError, Result};
+use crate::partition::Partition;
+use records::{CommittedOffset as StoredOffset, Entry};
+use state::{Answer, Group};
+pub use state::{GroupState, JoinOutcome, JoinRequest, SyncOutcome, codes};
+
+/// A committed offset as OffsetFetch returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The offset.
+    pub offset: i64,
+    /// Leader epoch the client committed with (-1 if none).
+    pub leader_epoch: i32,
+    /// Client metadata string.
+    pub metadata: String,
+}
+
+/// One member as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A group as DescribeGroups / ListGroups show it.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+/// Settings of the coordinator.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// An empty group's first rebalance waits this long for more members
+    /// (`group.initial.rebalance.delay.ms`).
+    pub initial_rebalance_delay: Duration,
+    /// Smallest session timeout accepted (`group.min.session.timeout.ms`).
+    pub min_session_timeout: Duration,
+    /// Largest session timeout accepted (`group.max.session.timeout.ms`).
+    pub max_session_timeout: Duration,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            initial_rebalance_delay: Duration::from_millis(300),
+            min_session_timeout: Duration::from_millis(1000),
+            max_session_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+type Offsets = BTreeMap<(String, i32), StoredOffset>;
+
+/// Consumer groups and committed offsets.
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    log: Arc<Partition>,
+    groups: Mutex<HashMap<String, Group>>,
+    offsets: Mutex<HashMap<String, Offsets>>,
+}
+
+impl std::fmt::Debug for GroupCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCoordinator")
+            .field("groups", &self.groups.lock().len())
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl GroupCoordinator {
+    /// Loads committed offsets and group generations from `__consumer_offsets`.
+    pub(crate) fn load(log: Arc<Partition>, config: GroupConfig) -> Result<Self> {
+        let mut offsets: HashMap<String, Offsets> = HashMap::new();
+        let mut generations: HashMap<String, (i32, String)> = HashMap::new();
+        let (mut offset, end) = (log.log.log_start_offset(), log.log.log_end_offset());
+        let mut entries = 0usize;
+        while offset < end {
+            let read = log.log.read(offset, 1 << 20, end)?;
+            if read.batches.is_empty() {
+                break;
+            }
+            let mut rest = &read.batches[..];
+            while let Ok(header) = flyq_log::BatchHeader::parse(rest) {
+                let len = (header.total_len() as usize).min(rest.len());
+                if header.compression() == Ok(flyq_log::Compression::None)
+                    && len >= flyq_log::batch::BATCH_HEADER_LEN
+                {
+                    for record in
+                        flyq_log::batch::records(&rest[flyq_log::batch::BATCH_HEADER_LEN..len])
+                            .flatten()
+                    {
+                        let Some(entry) =
+                            record.key.and_then(|key| Entry::decode(key, record.value))
+                        else {
+                            continue;
+                        };
+                        entries += 1;
+                        match entry {
+                            Entry::Offset {
+                                group,
+                                topic,
+                                partition,
+                                value: Some(v),
+                            } => {
+                                offsets
+                                    .entry(group)
+                                    .or_default()
+                                    .insert((topic, partition), v);
+                            }
+                            Entry::Offset {
+                                group,
+                                topic,
+                                partition,
+                                value: None,
+                            } => {
+                                if let Some(map) = offsets.get_mut(&group) {
+                                    map.remove(&(topic, partition));
+                                }
+                            }
+                            Entry::Group {
+                                group,
+                                value: Some(v),
+                            } => {
+                                generations.insert(group, v);
+                            }
+                            Entry::Group { group, value: None } => {
+                                generations.remove(&group);
+                                offsets.remove(&group);
+                            }
+                        }
+                    }
+                }
+                rest = &rest[len..];
+            }
+            offset = read.next_offset;
+        }
+        let groups = generations
+            .into_iter()
+            .map(|(id, (generation, protocol_type))| {
+                let group = Group::new(id.clone(), generation, Some(protocol_type));
+                (id, group)
+            })
+            .collect();
+        tracing::info!(target: "flyq::group", entries, groups = offsets.len(), "loaded committed offsets");
+        Ok(Self {
+            config,
+            log,
+            groups: Mutex::new(groups),
+            offsets: Mutex::new(offsets),
+        })
+    }
+
+    /// Appends entries to `__consumer_offsets` (synced before returning, on a blocking thread).
+    async fn persist(&self, entries: Vec<Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let specs: Vec<RecordSpec> = entries
+            .iter()
+            .map(|e| {
+                let (key, value) = e.encode();
+                RecordSpec {
+                    key: Some(key),
+                    value,
+                    ..RecordSpec::default()
+                }
+            })
+            .collect();
+        let batch = build_batch(0, now, &specs);
+        let log = Arc::clone(&self.log);
+        tokio::task::spawn_blocking(move || log.append(&batch))
+            .await
+            .map_err(|e| BrokerError::Metadata {
+                context: "committing offsets".into(),
+                source: std::io::Error::other(e),
+            })??;
+        Ok(())
+    }
+
+    /// Records a group's generation after a rebalance, if it moved.
+    async fn persist_generation(&self, group_id: &str, before: i32) {
+        let current = {
+            let groups = self.groups.lock();
+            groups
+                .get(group_id)
+                .map(|g| (g.generation, g.protocol_type.clone().unwrap_or_default()))
+        };
+        if let Some((generation, protocol_type)) = current
+            && generation != before
+        {
+            let entry = Entry::Group {
+                group: group_id.to_owned(),
+                value: Some((generation, protocol_type)),
+            };
+            if let Err(e) = self.persist(vec![entry]).await {
+                tracing::warn!(target: "flyq::group", group = group_id, error = %e, "could not record the group generation");
+            }
+        }
+    }
+
+    fn session_timeout_ok(&self, timeout: Duration) -> bool {
+        (self.config.min_session_timeout..=self.config.max_session_timeout).contains(&timeout)
+    }
+
+    /// JoinGroup: waits until the rebalance completes (or answers at once).
+    pub async fn join(&self, group_id: &str, request: JoinRequest) -> JoinOutcome {
+        if group_id.is_empty() {
+            return JoinOutcome {
+                error: codes::INVALID_GROUP_ID,
+                ..JoinOutcome::default()
+            };
+        }
+        if !self.session_timeout_ok(request.session_timeout) {
+            return JoinOutcome {
+                error: codes::INVALID_SESSION_TIMEOUT,
+                member_id: request.member_id,
+                ..JoinOutcome::default()
+            };
+        }
+        let (waiting, before) = {
+            let mut groups = self.groups.lock();
+            let group = groups
+                .entry(group_id.to_owned())
+                .or_insert_with(|| Group::new(group_id.to_owned(), 0, None));
+            let before = group.generation;
+            (
+                group.join(request, Instant::now(), self.config.initial_rebalance_delay),
+                before,
+            )
+        };
+        let outcome = match waiting {
+            Answer::Now(outcome) => outcome,
+            Answer::Later(receiver) => receiver.await.unwrap_or(JoinOutcome {
+                error: codes::UNKNOWN_MEMBER_ID,
+                ..JoinOutcome::default()
+            }),
+        };
+        if outcome.error == codes::NONE {
+            self.persist_generation(group_id, before).await;
+        }
+        outcome
+    }
+
+    /// SyncGroup: the leader's assignments reach every member.
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncOutcome {
+        let waiting = {
+            let mut groups = self.groups.lock();
+            match groups.get_mut(group_id) {
+                None => Answer::Now(SyncOutcome {
+                    error: codes::UNKNOWN_MEMBER_ID,
+                    ..SyncOutcome::default()
+                }),
+                Some(group) => group.sync(member_id, generation, assignments),
+            }
+        };
+        match waiting {
+            Answer::Now(outcome) => outcome,
+            Answer::Later(receiver) => receiver.await.unwrap_or(SyncOutcome {
+                error: codes::REBALANCE_IN_PROGRESS,
+                ..SyncOutcome::default()
+            }),
+        }
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(&self, group_id: &str, member_id: &str, generation: i32) -> i16 {
+        match self.groups.lock().get_mut(group_id) {
+            None => codes::UNKNOWN_MEMBER_ID,
+            Some(group) => group.heartbeat(member_id, generation, Instant::now()),
+        }
+    }
+
+    /// LeaveGroup: members by id (or group instance id); a code per member.
+    pub fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<i16>, i16> {
+        match self.groups.lock().get_mut(group_id) {
+            None => Err(codes::UNKNOWN_MEMBER_ID),
+            Some(group) => Ok(group.leave(members, Instant::now())),
+        }
+    }
+
+    /// OffsetCommit: validates the member, then stores every offset durably. One code for all.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        offsets: Vec<(String, i32, CommittedOffset)>,
+    ) -> i16 {
+        if group_id.is_empty() {
+            return codes::INVALID_GROUP_ID;
+        }
+        let allowed = match self.groups.lock().get(group_id) {
+            Some(group) => group.check_commit(member_id, generation),
+            None if generation < 0 => codes::NONE,
+            None => codes::UNKNOWN_MEMBER_ID,
+        };
+        if allowed != codes::NONE {
+            return allowed;
+        }
+        let commit_time_ms = now_ms();
+        let stored: Vec<(String, i32, StoredOffset)> = offsets
+            .into_iter()
+            .map(|(topic, partition, c)| {
+                (
+                    topic,
+                    partition,
+                    StoredOffset {
+                        offset: c.offset,
+                        leader_epoch: c.leader_epoch,
+                        metadata: c.metadata,
+                        commit_time_ms,
+                    },
+                )
+            })
+            .collect();
+        let entries = stored
+            .iter()
+            .map(|(topic, partition, value)| Entry::Offset {
+                group: group_id.to_owned(),
+                topic: topic.clone(),
+                partition: *partition,
+                value: Some(value.clone()),
+            })
+            .collect();
+        if let Err(e) = self.persist(entries).await {
+            tracing::warn!(target: "flyq::group", group = group_id, error = %e, "offset commit failed");
+            return codes::UNKNOWN_SERVER_ERROR;
+        }
+        let mut all = self.offsets.lock();
+        let map = all.entry(group_id.to_owned()).or_default();
+        for (topic, partition, value) in stored {
+            map.insert((topic, partition), value);
+        }
+        codes::NONE
+    }
+
+    /// OffsetFetch: the committed offsets of `wanted` (topic, partitions), or all of the
+    /// group's if `None`.
+    pub fn committed(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<(String, i32, Option<CommittedOffset>)> {
+        let all = self.offsets.lock();
+        let map = all.get(group_id);
+        let public = |v: &StoredOffset| CommittedOffset {
+            offset: v.offset,
+            leader_epoch: v.leader_epoch,
+            metadata: v.metadata.clone(),
+        };
+        match wanted {
+            Some(list) => list
+                .into_iter()
+                .flat_map(|(topic, partitions)| {
+                    partitions
+                        .into_iter()
+                        .map(move |p| (topic.clone(), p))
+                        .collect::<Vec<_>>()
+                })
+                .map(|(topic, p)| {
+                    let found = map.and_then(|m| m.get(&(topic.clone(), p))).map(public);
+                    (topic, p, found)
+                })
+                .collect(),
+            None => map
+                .map(|m| {
+                    m.iter()
+                        .map(|((t, p), v)| (t.clone(), *p, Some(public(v))))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// ListGroups: (group id, protocol type, state) of every known group.
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+        let groups = self.groups.lock();
+        let mut listed: Vec<(String, String, GroupState)> = groups
+            .values()
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state,
+                )
+            })
+            .collect();
+        for id in self.offsets.lock().keys() {
+            if !groups.contains_key(id) {
+                listed.push((id.clone(), "consumer".into(), GroupState::Empty));
+            }
+        }
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        listed
+    }
+
+    /// DescribeGroups.
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let groups = self.groups.lock();
+        let Some(group) = groups.get(group_id) else {
+            return self
+                .offsets
+                .lock()
+                .contains_key(group_id)
+                .then(|| GroupDescription {
+                    group_id: group_id.to_owned(),
+                    state: GroupState::Empty,
+                    protocol_type: "consumer".into(),
+                    protocol: String::new(),
+                    members: Vec::new(),
+                });
+        };
+        let protocol = group.protocol.clone().unwrap_or_default();
+        Some(GroupDescription {
+            group_id: group.id.clone(),
+            state: group.state,
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            protocol: protocol.clone(),
+            members: group
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: m
+                        .protocols
+                        .iter()
+                        .find(|(n, _)| *n == protocol)
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// DeleteGroups: only an empty group (its offsets go too).
+    pub async fn delete(&self, group_id: &str) -> i16 {
+        {
+            let groups = self.groups.lock();
+            match groups.get(group_id) {
+                Some(group) if !group.members.is_empty() => return codes::NON_EMPTY_GROUP,
+                None if !self.offsets.lock().contains_key(group_id) => {
+                    return codes::GROUP_ID_NOT_FOUND;
+                }
+                _ => {}
+            }
+        }
+        let entry = Entry::Group {
+            group: group_id.to_owned(),
+            value: None,
+        };
+        if let Err(e) = self.persist(vec![entry]).await {
+            tracing::warn!(target: "flyq::group", group = group_id, error = %e, "group deletion failed");
+            return codes::UNKNOWN_SERVER_ERROR;
+        }
+        self.groups.lock().remove(group_id);
+        self.offsets.lock().remove(group_id);
+        codes::NONE
+    }
+
+    /// OffsetDelete: removes committed offsets of partitions the group does not consume.
+    pub async fn delete_offsets(&self, group_id: &str, partitions: Vec<(String, i32)>) -> i16 {
+        if !self.offsets.lock().contains_key(group_id) && !self.groups.lock().contains_key(group_id)
+        {
+            return codes::GROUP_ID_NOT_FOUND;
+        }
+        let entries = partitions
+            .iter()
+            .map(|(topic, partition)| Entry::Offset {
+                group: group_id.to_owned(),
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            })
+            .collect();
+        if let Err(e) = self.persist(entries).await {
+            tracing::warn!(target: "flyq::group", group = group_id, error = %e, "offset deletion failed");
+            return codes::UNKNOWN_SERVER_ERROR;
+        }
+        if let Some(map) = self.offsets.lock().get_mut(group_id) {
+            for key in partitions {
+                map.remove(&key);
+            }
+        }
+        codes::NONE
+    }
+
+    /// Expires sessions and completes overdue rebalances, every 100 ms, while the coordinator
+    /// lives. Call from within the async runtime.
+    pub fn start_ticker(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                interval.tick().await;
+                let Some(coordinator) = weak.upgrade() else {
+                    return;
+                };
+                let changed: Vec<(String, i32)> = {
+                    let mut groups = coordinator.groups.lock();
+                    let now = Instant::now();
+                    groups
+                        .values_mut()
+                        .filter_map(|g| {
+                            let before = g.generation;
+                            g.tick(now).then(|| (g.id.clone(), before))
+                        })
+                        .collect()
+                };
+                for (group, before) in changed {
+                    coordinator.persist_generation(&group, before).await;
+                }
+            }
+        });
+    }
+}
