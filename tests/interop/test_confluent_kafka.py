@@ -137,6 +137,18 @@ def test_group_of_three_with_a_join_and_a_leave_consumes_every_record_once(flyq,
         c.close()
 
 
+def test_idempotent_producer(flyq):
+    reports = produce(
+        flyq,
+        "idempotent",
+        [(None, f"i{i}".encode(), 0, None) for i in range(500)],
+        **{"enable.idempotence": True, "acks": "all"},
+    )
+    assert sorted(offset for _, offset in reports) == list(range(500))
+    got = read_assigned(flyq, "idempotent", [0], 500)
+    assert [m.value() for m in got] == [f"i{i}".encode() for i in range(500)]
+
+
 def test_committed_offsets_survive_kill_9(flyq):
     topic, group = "resume", "resume-group"
     produce(flyq, topic, [(None, f"m{i}".encode(), 0, None) for i in range(100)])

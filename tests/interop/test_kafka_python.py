@@ -4,7 +4,8 @@ from kafka.admin import NewTopic
 
 
 def test_produce_and_consume_in_a_group_with_commits(flyq):
-    producer = KafkaProducer(bootstrap_servers=flyq.bootstrap, acks="all", enable_idempotence=False, linger_ms=5)
+    # kafka-python 3 defaults: idempotence on, acks=all.
+    producer = KafkaProducer(bootstrap_servers=flyq.bootstrap, linger_ms=5)
     for i in range(30):
         producer.send("kp-orders", key=f"k{i}".encode(), value=f"v{i}".encode(), headers=[("n", f"{i}".encode())])
     producer.flush(timeout=30)

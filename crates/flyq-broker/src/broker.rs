@@ -89,6 +89,8 @@ pub struct Broker {
     flusher: Flusher,
     store: MetadataStore,
     image: Mutex<MetadataImage>,
+    /// The next producer id to hand out.
+    next_producer_id: Mutex<i64>,
     topics: RwLock<BTreeMap<Arc<str>, Arc<Topic>>>,
 }
 
@@ -178,6 +180,7 @@ impl Broker {
             env,
             flusher,
             store,
+            next_producer_id: Mutex::new(image.producer_id_block_end),
             image: Mutex::new(image.clone()),
             topics: RwLock::new(topics),
         });
@@ -306,6 +309,31 @@ impl Broker {
             .insert(Arc::clone(&topic.name), Arc::clone(&topic));
         tracing::info!(target: "flyq::broker", topic = name, partitions, id = %topic.id, "created topic");
         Ok(topic)
+    }
+
+    /// Hands out a producer id and epoch (InitProducerId). With `existing` (a producer that
+    /// restarts its session, KIP-360), the same id comes back with the next epoch, or a new id
+    /// once the epoch would overflow. Ids are reserved in blocks recorded in the metadata, so
+    /// none is ever handed out twice, restarts included.
+    pub fn init_producer_id(&self, existing: Option<(i64, i16)>) -> Result<(i64, i16)> {
+        if let Some((id, epoch)) = existing
+            && id >= 0
+            && (0..i16::MAX - 1).contains(&epoch)
+        {
+            return Ok((id, epoch + 1));
+        }
+        const BLOCK: i64 = 1000;
+        let mut next = self.next_producer_id.lock();
+        let mut image = self.image.lock();
+        if *next >= image.producer_id_block_end {
+            let mut reserved = image.clone();
+            reserved.producer_id_block_end = *next + BLOCK;
+            self.store.save(&reserved)?;
+            *image = reserved;
+        }
+        let id = *next;
+        *next += 1;
+        Ok((id, 0))
     }
 
     /// Deletes a topic and its data.

@@ -42,6 +42,22 @@ pub enum BrokerError {
     /// Clients may not write to internal topics.
     #[error("topic {0} is internal; clients cannot produce to it")]
     InternalTopic(String),
+    /// A batch from an idempotent producer whose epoch was superseded.
+    #[error("producer {producer_id} has been fenced by a newer epoch")]
+    InvalidProducerEpoch {
+        /// The producer.
+        producer_id: i64,
+    },
+    /// A batch from an idempotent producer that does not follow its last one.
+    #[error("producer {producer_id}: expected sequence {expected}, got {received}")]
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: i64,
+        /// The sequence that would have been accepted.
+        expected: i32,
+        /// The batch's first sequence.
+        received: i32,
+    },
     /// The storage engine refused or failed.
     #[error(transparent)]
     Log(#[from] flyq_log::LogError),

@@ -12,6 +12,7 @@ mod error;
 pub mod group;
 mod metadata;
 mod partition;
+mod producer_state;
 mod topic_name;
 
 pub use broker::{Broker, BrokerConfig, ProduceOutcome, Topic};

@@ -28,6 +28,9 @@ pub(crate) struct MetadataImage {
     pub version: u32,
     pub cluster_id: String,
     pub topics: Vec<TopicRecord>,
+    /// Producer ids below this were (possibly) handed out; allocation continues above it.
+    #[serde(default)]
+    pub producer_id_block_end: i64,
 }
 
 /// Where the metadata lives.
@@ -65,6 +68,7 @@ impl MetadataStore {
                     version: 1,
                     cluster_id: Uuid::new_v4().simple().to_string(),
                     topics: Vec::new(),
+                    producer_id_block_end: 0,
                 };
                 self.save(&image)?;
                 Ok(image)

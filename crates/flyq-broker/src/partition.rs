@@ -1,11 +1,14 @@
-//! A partition: its log, and the high-watermark channel that wakes fetches waiting for data.
+//! A partition: its log, its idempotent producers, and the high-watermark channel that wakes
+//! fetches waiting for data.
 
 use std::sync::Arc;
 
-use flyq_log::{AppendInfo, Log};
+use flyq_log::{AppendInfo, BatchHeader, Log};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
+use crate::producer_state::{ProducerStates, Verdict};
 
 /// One partition of a topic, led by this node.
 #[derive(Debug)]
@@ -17,6 +20,8 @@ pub struct Partition {
     /// The partition's log.
     pub log: Arc<Log>,
     high_watermark: watch::Sender<i64>,
+    /// Idempotent-producer state, rebuilt from the log on the first idempotent append.
+    producers: Mutex<Option<ProducerStates>>,
 }
 
 impl Partition {
@@ -27,16 +32,67 @@ impl Partition {
             index,
             log,
             high_watermark,
+            producers: Mutex::new(None),
         }
     }
 
     /// Appends a batch and commits it: on a single node the in-sync replica set is this node,
-    /// so the high watermark moves to the new log end at once. Wakes waiting fetches.
+    /// so the high watermark moves to the new log end at once. Wakes waiting fetches. A batch
+    /// from an idempotent producer is checked against its sequence first; a retried one gets its
+    /// original offsets back without being appended again.
     pub fn append(&self, batch: &[u8]) -> Result<AppendInfo> {
-        let info = self.log.append(batch)?;
+        let idempotent = BatchHeader::parse(batch)
+            .ok()
+            .filter(|h| h.producer_id >= 0);
+        let info = match idempotent {
+            None => self.log.append(batch)?,
+            Some(mut header) => {
+                let mut guard = self.producers.lock();
+                let states = guard.get_or_insert_with(|| self.rebuild_producers());
+                match states.check(&header) {
+                    Verdict::Append => {
+                        let info = self.log.append(batch)?;
+                        header.base_offset = info.base_offset;
+                        states.record(&header);
+                        info
+                    }
+                    Verdict::Duplicate { base_offset } => {
+                        return Ok(AppendInfo {
+                            base_offset,
+                            last_offset: base_offset + i64::from(header.last_offset_delta),
+                            max_timestamp: header.max_timestamp,
+                            record_count: header.records_count,
+                        });
+                    }
+                    Verdict::StaleEpoch => {
+                        return Err(BrokerError::InvalidProducerEpoch {
+                            producer_id: header.producer_id,
+                        });
+                    }
+                    Verdict::OutOfOrder { expected } => {
+                        return Err(BrokerError::OutOfOrderSequence {
+                            producer_id: header.producer_id,
+                            expected,
+                            received: header.base_sequence,
+                        });
+                    }
+                }
+            }
+        };
         let high_watermark = self.log.set_high_watermark(info.last_offset + 1);
         self.high_watermark.send_replace(high_watermark);
         Ok(info)
+    }
+
+    /// Producer state from the batch headers of the active segment (older producers are
+    /// unknown, and so accepted at any sequence).
+    fn rebuild_producers(&self) -> ProducerStates {
+        let mut states = ProducerStates::default();
+        let from = self.log.segment_base_offsets().last().copied().unwrap_or(0);
+        if let Err(e) = self.log.for_each_batch_header(from, |h| states.record(h)) {
+            tracing::warn!(target: "flyq::broker", topic = %self.topic, partition = self.index, error = %e, "could not rebuild producer state");
+        }
+        states
     }
 
     /// A receiver that sees every high watermark change after this call. Subscribe *before*

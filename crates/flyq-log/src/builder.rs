@@ -90,6 +90,22 @@ pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec]
     out
 }
 
+/// Marks a batch as written by an idempotent producer (producer id, epoch, first sequence) and
+/// recomputes its CRC.
+pub fn with_producer(
+    mut batch: Vec<u8>,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+) -> Vec<u8> {
+    batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+    batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = compute_crc(&batch);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
 /// A batch of `count` records whose values are `value_len` bytes each, a quick way to make a
 /// batch of a given size.
 pub fn filler_batch(base_timestamp: i64, count: usize, value_len: usize) -> Vec<u8> {

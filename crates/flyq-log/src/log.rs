@@ -727,6 +727,29 @@ impl Log {
         Ok(Some(fallback))
     }
 
+    /// Calls `visit` with the header of every batch from the one holding `from` to the end, in
+    /// order, reading headers only (no payloads, no CRC checks): for rebuilding state such as
+    /// idempotent-producer sequences after a restart.
+    pub fn for_each_batch_header(
+        &self,
+        from: i64,
+        mut visit: impl FnMut(&BatchHeader),
+    ) -> Result<()> {
+        let from = from.max(self.log_start_offset());
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
+        for segment in segments.iter().filter(|s| s.next_offset() > from) {
+            let start = match segment.locate(from)? {
+                Some((position, _)) => position,
+                None => continue,
+            };
+            segment.walk_headers(start, |_, header| {
+                visit(header);
+                true
+            })?;
+        }
+        Ok(())
+    }
+
     /// Syncs everything, seals rolled segments, and syncs the active segment's index files too,
     /// so that the next open verifies about one index interval even after a power loss.
     pub fn close(self) -> Result<()> {

@@ -363,3 +363,88 @@ fn sigterm_stops_cleanly_and_data_survives_restart() {
     assert_eq!((code, high_watermark), (0, 1));
     assert!(!records.is_empty());
 }
+
+fn init_producer_id(conn: &mut Conn, existing: Option<(i64, i16)>) -> (i16, i64, i16) {
+    let mut request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000);
+    if let Some((id, epoch)) = existing {
+        request = request
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch);
+    } else {
+        request = request
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
+    let response: InitProducerIdResponse = conn.call(ApiKey::InitProducerId, 4, &request);
+    (
+        response.error_code,
+        response.producer_id.0,
+        response.producer_epoch,
+    )
+}
+
+fn idempotent(values: &[&str], producer_id: i64, epoch: i16, sequence: i32) -> Bytes {
+    let specs: Vec<RecordSpec> = values
+        .iter()
+        .map(|v| RecordSpec::value(v.as_bytes().to_vec()))
+        .collect();
+    let batch = build_batch(0, 1_700_000_000_000, &specs);
+    Bytes::from(flyq_log::builder::with_producer(
+        batch,
+        producer_id,
+        epoch,
+        sequence,
+    ))
+}
+
+#[test]
+fn idempotent_producer_retries_are_not_appended_twice_even_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    let (code, pid, epoch) = init_producer_id(&mut conn, None);
+    assert_eq!((code, epoch), (0, 0));
+    assert_eq!(
+        produce(&mut conn, "idem", -1, idempotent(&["a", "b"], pid, 0, 0)),
+        (0, 0)
+    );
+    // A retry of the same batch: acknowledged with its original offset, not appended again.
+    assert_eq!(
+        produce(&mut conn, "idem", -1, idempotent(&["a", "b"], pid, 0, 0)),
+        (0, 0)
+    );
+    assert_eq!(fetch(&mut conn, "idem", 0, 0).1, 2);
+    // A gap in sequences is refused.
+    assert_eq!(
+        produce(&mut conn, "idem", -1, idempotent(&["x"], pid, 0, 5)).0,
+        45
+    );
+    assert_eq!(
+        produce(&mut conn, "idem", -1, idempotent(&["c"], pid, 0, 2)),
+        (0, 2)
+    );
+    // After a crash, the state is rebuilt from the log: the retry is still recognised.
+    flyq.kill9_and_restart();
+    let mut conn = Conn::open(flyq.addr);
+    assert_eq!(
+        produce(&mut conn, "idem", -1, idempotent(&["c"], pid, 0, 2)),
+        (0, 2)
+    );
+    assert_eq!(fetch(&mut conn, "idem", 0, 0).1, 3);
+    // Producer ids are not handed out twice, restarts included.
+    let (_, other, _) = init_producer_id(&mut conn, None);
+    assert_ne!(other, pid);
+    // A new epoch (KIP-360) fences the old one.
+    let (code, same, bumped) = init_producer_id(&mut conn, Some((pid, 0)));
+    assert_eq!((code, same, bumped), (0, pid, 1));
+    assert_eq!(
+        produce(&mut conn, "idem", -1, idempotent(&["d"], pid, 1, 0)),
+        (0, 3)
+    );
+    assert_eq!(
+        produce(&mut conn, "idem", -1, idempotent(&["e"], pid, 0, 3)).0,
+        47
+    );
+}

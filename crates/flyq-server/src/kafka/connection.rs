@@ -110,6 +110,7 @@ async fn dispatch(
         ApiKey::DescribeGroups => handlers::describe_groups::handle(request).await,
         ApiKey::DeleteGroups => handlers::delete_groups::handle(request).await,
         ApiKey::OffsetDelete => handlers::offset_delete::handle(request).await,
+        ApiKey::InitProducerId => handlers::init_producer_id::handle(request).await,
         other => Err(Close(format!("{other:?} is advertised but has no handler"))),
     }
 }

@@ -14,6 +14,8 @@ pub(crate) fn error_code(error: &BrokerError) -> i16 {
         }
         BrokerError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         BrokerError::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        BrokerError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        BrokerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         BrokerError::Log(log) => return log_error_code(log),
         BrokerError::Metadata { .. } => ResponseError::UnknownServerError,
     };
