@@ -213,3 +213,50 @@ def test_admin_create_list_delete_and_groups(flyq):
     c.close()
     a.delete_topics(["admin-topic"])["admin-topic"].result(timeout=10)
     wait_until(lambda: "admin-topic" not in a.list_topics(timeout=10).topics, 10, "topic deletion")
+
+
+def test_configs_partitions_delete_records_and_cluster(flyq):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, ResourceType
+
+    a = admin(flyq)
+    a.create_topics([NewTopic("cfg", num_partitions=1, replication_factor=1, config={"retention.ms": "3600000"})])["cfg"].result(15)
+    resource = ConfigResource(ResourceType.TOPIC, "cfg")
+    described = a.describe_configs([resource])[resource].result(timeout=10)
+    assert described["retention.ms"].value == "3600000"
+    assert described["cleanup.policy"].value == "delete"
+
+    # Incremental SET, then a full AlterConfigs that drops retention.ms back to the default.
+    change = ConfigResource(ResourceType.TOPIC, "cfg", incremental_configs=[
+        ConfigEntry("max.message.bytes", "2000", incremental_operation=AlterConfigOpType.SET)])
+    a.incremental_alter_configs([change])[change].result(timeout=10)
+    described = a.describe_configs([resource])[resource].result(timeout=10)
+    assert (described["max.message.bytes"].value, described["retention.ms"].value) == ("2000", "3600000")
+    # The new limit is enforced at once.
+    producer = Producer({"bootstrap.servers": flyq.bootstrap})
+    errors = []
+    producer.produce("cfg", value=b"x" * 3000, partition=0, on_delivery=lambda err, msg: errors.append(err))
+    producer.flush(10)
+    assert errors[0] is not None and errors[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    bad = ConfigResource(ResourceType.TOPIC, "cfg", set_config={"retention.ms": "soon"})
+    with pytest.raises(Exception):
+        a.alter_configs([bad])[bad].result(timeout=10)
+
+    a.create_partitions([NewPartitions("cfg", 3)])["cfg"].result(timeout=10)
+    assert len(a.list_topics(timeout=10).topics["cfg"].partitions) == 3
+
+    produce(flyq, "cfg", [(None, f"r{i}".encode(), 1, None) for i in range(10)])
+    deleted = a.delete_records([TopicPartition("cfg", 1, 4)])
+    result = list(deleted.values())[0].result(timeout=10)
+    assert result.low_watermark == 4
+    c = Consumer({"bootstrap.servers": flyq.bootstrap, "group.id": "cfg-reader"})
+    assert c.get_watermark_offsets(TopicPartition("cfg", 1), timeout=10) == (4, 10)
+    c.close()
+
+    cluster = a.describe_cluster().result(timeout=10)
+    assert len(cluster.nodes) == 1 and cluster.controller.id == cluster.nodes[0].id
+
+    # Overrides survive a restart.
+    flyq.kill9_and_restart()
+    a = admin(flyq)
+    described = a.describe_configs([resource])[resource].result(timeout=10)
+    assert described["max.message.bytes"].value == "2000"

@@ -72,6 +72,17 @@ impl Topic {
     }
 }
 
+/// One config of a topic, as DescribeConfigs shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// Kafka name.
+    pub name: String,
+    /// Effective value.
+    pub value: String,
+    /// Whether this is the broker default (no override).
+    pub is_default: bool,
+}
+
 /// What a produce appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProduceOutcome {
@@ -334,6 +345,155 @@ impl Broker {
         let id = *next;
         *next += 1;
         Ok((id, 0))
+    }
+
+    /// The broker's defaults for every supported topic config, by Kafka name.
+    pub fn default_configs(&self) -> Vec<ConfigEntry> {
+        let d = &self.config.log_defaults;
+        let millis = |v: Option<Duration>| v.map_or(i64::MAX, |d| d.as_millis() as i64).to_string();
+        [
+            ("cleanup.policy", "delete".to_owned()),
+            (
+                "flush.messages",
+                d.flush.messages.map_or(i64::MAX, |n| n as i64).to_string(),
+            ),
+            ("flush.ms", millis(d.flush.interval)),
+            ("index.interval.bytes", d.index_interval_bytes.to_string()),
+            ("max.message.bytes", d.max_batch_bytes.to_string()),
+            ("min.insync.replicas", "1".to_owned()),
+            (
+                "retention.bytes",
+                d.retention_bytes.map_or(-1, |b| b as i64).to_string(),
+            ),
+            (
+                "retention.ms",
+                d.retention_ms
+                    .map_or(-1, |r| r.as_millis() as i64)
+                    .to_string(),
+            ),
+            ("segment.bytes", d.segment_bytes.to_string()),
+            ("segment.ms", millis(d.segment_ms)),
+        ]
+        .into_iter()
+        .map(|(name, value)| ConfigEntry {
+            name: name.to_owned(),
+            value,
+            is_default: true,
+        })
+        .collect()
+    }
+
+    /// A topic's effective configs (overrides, else broker defaults), by Kafka name.
+    pub fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: name.to_owned(),
+                partition: -1,
+            })?;
+        Ok(self
+            .default_configs()
+            .into_iter()
+            .map(|entry| match topic.configs.get(&entry.name) {
+                Some(value) => ConfigEntry {
+                    value: value.clone(),
+                    is_default: false,
+                    ..entry
+                },
+                None => entry,
+            })
+            .collect())
+    }
+
+    /// Replaces a topic's config overrides (AlterConfigs semantics: keys not given return to
+    /// their defaults), durably, and applies them to its logs at once.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+        validate_only: bool,
+    ) -> Result<()> {
+        let mut image = self.image.lock();
+        let index = image
+            .topics
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: name.to_owned(),
+                partition: -1,
+            })?;
+        let log_config = log_config_for(&self.config.log_defaults, &configs)?;
+        if validate_only {
+            return Ok(());
+        }
+        let mut next = image.clone();
+        next.topics[index].configs = configs.clone();
+        self.store.save(&next)?;
+        *image = next;
+        let mut topics = self.topics.write();
+        if let Some(old) = topics.get(name).cloned() {
+            for partition in &old.partitions {
+                partition.log.set_config(log_config.clone())?;
+            }
+            let updated = Topic {
+                name: Arc::clone(&old.name),
+                id: old.id,
+                configs,
+                partitions: old.partitions.clone(),
+            };
+            topics.insert(Arc::clone(&old.name), Arc::new(updated));
+        }
+        tracing::info!(target: "flyq::broker", topic = name, "altered topic configs");
+        Ok(())
+    }
+
+    /// Grows a topic to `total` partitions (CreatePartitions); partitions are never removed.
+    pub fn create_partitions(&self, name: &str, total: i32, validate_only: bool) -> Result<()> {
+        let mut image = self.image.lock();
+        let index = image
+            .topics
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: name.to_owned(),
+                partition: -1,
+            })?;
+        let current = image.topics[index].partitions;
+        if total <= current || total > self.config.max_partitions {
+            return Err(BrokerError::InvalidPartitions(total));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let Some(old) = self.topic(name) else {
+            return Err(BrokerError::UnknownTopicOrPartition {
+                topic: name.to_owned(),
+                partition: -1,
+            });
+        };
+        let log_config = log_config_for(&self.config.log_defaults, &old.configs)?;
+        let mut partitions = old.partitions.clone();
+        for p in current..total {
+            let dir = partition_dir(&self.config.data_dir, name, p);
+            let log = Arc::new(Log::open(&dir, log_config.clone(), Arc::clone(&self.env))?);
+            self.flusher.register(&log);
+            partitions.push(Arc::new(Partition::new(Arc::clone(&old.name), p, log)));
+        }
+        let mut next = image.clone();
+        next.topics[index].partitions = total;
+        self.store.save(&next)?;
+        *image = next;
+        let updated = Topic {
+            name: Arc::clone(&old.name),
+            id: old.id,
+            configs: old.configs.clone(),
+            partitions,
+        };
+        self.topics
+            .write()
+            .insert(Arc::clone(&old.name), Arc::new(updated));
+        tracing::info!(target: "flyq::broker", topic = name, from = current, to = total, "added partitions");
+        Ok(())
     }
 
     /// Deletes a topic and its data.

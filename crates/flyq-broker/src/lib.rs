@@ -15,7 +15,7 @@ mod partition;
 mod producer_state;
 mod topic_name;
 
-pub use broker::{Broker, BrokerConfig, ProduceOutcome, Topic};
+pub use broker::{Broker, BrokerConfig, ConfigEntry, ProduceOutcome, Topic};
 pub use config::{TopicConfigs, log_config_for};
 pub use error::{BrokerError, Result};
 pub use partition::Partition;

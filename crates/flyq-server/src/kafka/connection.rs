@@ -111,6 +111,14 @@ async fn dispatch(
         ApiKey::DeleteGroups => handlers::delete_groups::handle(request).await,
         ApiKey::OffsetDelete => handlers::offset_delete::handle(request).await,
         ApiKey::InitProducerId => handlers::init_producer_id::handle(request).await,
+        ApiKey::DescribeConfigs => handlers::describe_configs::handle(request).await,
+        ApiKey::AlterConfigs => handlers::alter_configs::handle(request).await,
+        ApiKey::IncrementalAlterConfigs => {
+            handlers::incremental_alter_configs::handle(request).await
+        }
+        ApiKey::CreatePartitions => handlers::create_partitions::handle(request).await,
+        ApiKey::DeleteRecords => handlers::delete_records::handle(request).await,
+        ApiKey::DescribeCluster => handlers::describe_cluster::handle(request).await,
         other => Err(Close(format!("{other:?} is advertised but has no handler"))),
     }
 }
