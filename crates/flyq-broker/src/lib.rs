@@ -18,7 +18,7 @@ mod topic_name;
 pub use broker::{Broker, BrokerConfig, ConfigEntry, ProduceOutcome, Topic};
 pub use config::{TopicConfigs, log_config_for};
 pub use error::{BrokerError, Result};
-pub use partition::Partition;
+pub use partition::{LEADER_EPOCH, Partition};
 pub use topic_name::validate_topic_name;
 
 /// Name of the internal topic holding consumer group offsets; clients may not produce to it.

@@ -10,6 +10,9 @@ use tokio::sync::watch;
 use crate::error::{BrokerError, Result};
 use crate::producer_state::{ProducerStates, Verdict};
 
+/// The leader epoch of every partition on a single node.
+pub const LEADER_EPOCH: i32 = 0;
+
 /// One partition of a topic, led by this node.
 #[derive(Debug)]
 pub struct Partition {
@@ -27,6 +30,8 @@ pub struct Partition {
 impl Partition {
     pub(crate) fn new(topic: Arc<str>, index: i32, log: Arc<Log>) -> Self {
         let (high_watermark, _) = watch::channel(log.high_watermark());
+        // A single node has led every partition since it was created: leader epoch 0.
+        log.set_leader_epoch(LEADER_EPOCH);
         Self {
             topic,
             index,

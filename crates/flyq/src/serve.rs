@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Do not create topics when clients produce to or ask for unknown ones.
     #[arg(long)]
     no_auto_create_topics: bool,
+    /// Most client connections open at once.
+    #[arg(long, env = "FLYQ_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
     /// Once a request starts arriving, the rest must arrive within this many milliseconds.
     #[arg(long, env = "FLYQ_REQUEST_READ_TIMEOUT_MS", default_value_t = 30_000)]
     request_read_timeout_ms: u64,
@@ -63,6 +66,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut kafka_config = KafkaConfig::new(advertised);
     kafka_config.request_read_timeout =
         std::time::Duration::from_millis(args.request_read_timeout_ms);
+    kafka_config.max_connections = args.max_connections.max(1);
     kafka::serve(
         listener,
         std::sync::Arc::clone(&broker),

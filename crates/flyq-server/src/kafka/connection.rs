@@ -119,6 +119,7 @@ async fn dispatch(
         ApiKey::CreatePartitions => handlers::create_partitions::handle(request).await,
         ApiKey::DeleteRecords => handlers::delete_records::handle(request).await,
         ApiKey::DescribeCluster => handlers::describe_cluster::handle(request).await,
+        ApiKey::OffsetForLeaderEpoch => handlers::offset_for_leader_epoch::handle(request).await,
         other => Err(Close(format!("{other:?} is advertised but has no handler"))),
     }
 }

@@ -40,6 +40,8 @@ pub struct KafkaConfig {
     pub max_fetch_wait: Duration,
     /// How long shutdown waits for in-flight requests before closing connections.
     pub shutdown_grace: Duration,
+    /// Most client connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
 }
 
 impl KafkaConfig {
@@ -52,6 +54,7 @@ impl KafkaConfig {
             max_fetch_bytes: 50 << 20,
             max_fetch_wait: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }
@@ -71,6 +74,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let mut refused = 0u64;
     broker.groups().start_ticker();
     let context = Arc::new(Context { broker, config });
     let (closing_tx, closing) = watch::channel(false);
@@ -80,9 +85,22 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        // Over the limit: close at once. Log the first and then every 1,000th,
+                        // so a flood cannot fill the disk.
+                        refused += 1;
+                        if refused % 1000 == 1 {
+                            tracing::warn!(target: "flyq::kafka", %peer, refused, "connection limit reached; closing new connections");
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     let context = Arc::clone(&context);
                     let closing = closing.clone();
-                    connections.spawn(connection::run(stream, peer, context, closing));
+                    connections.spawn(async move {
+                        connection::run(stream, peer, context, closing).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: keep serving the others.
