@@ -451,20 +451,30 @@ fn idempotent_producer_retries_are_not_appended_twice_even_after_a_crash() {
 
 #[test]
 fn offset_for_leader_epoch_answers_for_the_single_epoch() {
-    use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
     let dir = tempfile::tempdir().unwrap();
     let flyq = Flyq::start(dir.path(), &[]);
     let mut conn = Conn::open(flyq.addr);
     produce(&mut conn, "epochs", 1, batch(&["a", "b", "c"]));
     let ask = |current: i32, epoch: i32| {
-        OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
-            OffsetForLeaderTopic::default().with_topic(name("epochs")).with_partitions(vec![
-                OffsetForLeaderPartition::default().with_partition(0).with_current_leader_epoch(current).with_leader_epoch(epoch),
-            ]),
-        ])
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(name("epochs"))
+                    .with_partitions(vec![
+                        OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(current)
+                            .with_leader_epoch(epoch),
+                    ]),
+            ])
     };
     let answer = |conn: &mut Conn, request| {
-        let response: OffsetForLeaderEpochResponse = conn.call(ApiKey::OffsetForLeaderEpoch, 4, &request);
+        let response: OffsetForLeaderEpochResponse =
+            conn.call(ApiKey::OffsetForLeaderEpoch, 4, &request);
         let p = &response.topics[0].partitions[0];
         (p.error_code, p.leader_epoch, p.end_offset)
     };
@@ -479,14 +489,21 @@ fn offset_for_leader_epoch_answers_for_the_single_epoch() {
 #[test]
 fn connections_beyond_the_limit_are_closed_and_slow_requests_time_out() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &["--max-connections", "3", "--request-read-timeout-ms", "300"]);
+    let flyq = Flyq::start(
+        dir.path(),
+        &["--max-connections", "3", "--request-read-timeout-ms", "300"],
+    );
     let mut held: Vec<Conn> = (0..3).map(|_| Conn::open(flyq.addr)).collect();
     for conn in &mut held {
-        let versions: ApiVersionsResponse = conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        let versions: ApiVersionsResponse =
+            conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
         assert_eq!(versions.error_code, 0);
     }
     let mut extra = Conn::open(flyq.addr);
-    assert!(extra.closed_within(Duration::from_secs(5)), "a fourth connection was kept");
+    assert!(
+        extra.closed_within(Duration::from_secs(5)),
+        "a fourth connection was kept"
+    );
     held.pop();
     std::thread::sleep(Duration::from_millis(100));
     canary(&flyq);
@@ -502,7 +519,10 @@ fn connections_beyond_the_limit_are_closed_and_slow_requests_time_out() {
     }
     canary(&flyq);
     for conn in &mut slow {
-        assert!(conn.closed_within(Duration::from_secs(5)), "a slow connection was kept");
+        assert!(
+            conn.closed_within(Duration::from_secs(5)),
+            "a slow connection was kept"
+        );
     }
     canary(&flyq);
 }
