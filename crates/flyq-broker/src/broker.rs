@@ -117,6 +117,18 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join("topics").join(format!("{topic}-{partition}"))
 }
 
+/// Where topic `name` is in the stored metadata.
+fn topic_index(image: &MetadataImage, name: &str) -> Result<usize> {
+    image
+        .topics
+        .iter()
+        .position(|t| t.name == name)
+        .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+            topic: name.to_owned(),
+            partition: -1,
+        })
+}
+
 /// Opens (recovering) every partition log of a topic.
 fn open_topic(
     config: &BrokerConfig,
@@ -414,14 +426,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<()> {
         let mut image = self.image.lock();
-        let index = image
-            .topics
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
-                topic: name.to_owned(),
-                partition: -1,
-            })?;
+        let index = topic_index(&image, name)?;
         let log_config = log_config_for(&self.config.log_defaults, &configs)?;
         if validate_only {
             return Ok(());
@@ -450,14 +455,7 @@ impl Broker {
     /// Grows a topic to `total` partitions (CreatePartitions); partitions are never removed.
     pub fn create_partitions(&self, name: &str, total: i32, validate_only: bool) -> Result<()> {
         let mut image = self.image.lock();
-        let index = image
-            .topics
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
-                topic: name.to_owned(),
-                partition: -1,
-            })?;
+        let index = topic_index(&image, name)?;
         let current = image.topics[index].partitions;
         if total <= current || total > self.config.max_partitions {
             return Err(BrokerError::InvalidPartitions(total));

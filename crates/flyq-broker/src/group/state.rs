@@ -616,6 +616,15 @@ mod tests {
         }
     }
 
+    fn join(
+        group: &mut Group,
+        member: &str,
+        protocols: &[&str],
+        now: Instant,
+    ) -> Answer<JoinOutcome> {
+        group.join(join_request(member, protocols), now, Duration::ZERO)
+    }
+
     /// A member id handed out by MEMBER_ID_REQUIRED.
     fn new_member(group: &mut Group, now: Instant) -> String {
         match group.join(join_request("", &["range"]), now, Duration::ZERO) {
@@ -719,16 +728,10 @@ mod tests {
         let now = Instant::now();
         let mut group = Group::new("g".into(), 0, None);
         let a = new_member(&mut group, now);
-        group
-            .join(join_request(&a, &["range"]), now, Duration::ZERO)
-            .later();
+        join(&mut group, &a, &["range"], now).later();
         let b = new_member(&mut group, now);
-        let _b_join = group
-            .join(join_request(&b, &["range"]), now, Duration::ZERO)
-            .later();
-        let _a_join = group
-            .join(join_request(&a, &["range"]), now, Duration::ZERO)
-            .later();
+        let _b_join = join(&mut group, &b, &["range"], now).later();
+        let _a_join = join(&mut group, &a, &["range"], now).later();
         assert_eq!(group.state, GroupState::CompletingRebalance);
         assert_eq!(group.leave(&[(b.clone(), None)], now), vec![codes::NONE]);
         assert_eq!(group.state, GroupState::PreparingRebalance);
@@ -743,13 +746,9 @@ mod tests {
         let now = Instant::now();
         let mut group = Group::new("g".into(), 0, None);
         let a = new_member(&mut group, now);
-        group
-            .join(join_request(&a, &["range"]), now, Duration::ZERO)
-            .later();
+        join(&mut group, &a, &["range"], now).later();
         let b = new_member(&mut group, now);
-        let refused = group
-            .join(join_request(&b, &["sticky"]), now, Duration::ZERO)
-            .now();
+        let refused = join(&mut group, &b, &["sticky"], now).now();
         assert_eq!(refused.error, codes::INCONSISTENT_GROUP_PROTOCOL);
     }
 

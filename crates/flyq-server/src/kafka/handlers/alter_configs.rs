@@ -11,6 +11,23 @@ use super::describe_configs::RESOURCE_TOPIC;
 use super::{Close, Request, str_bytes};
 use crate::kafka::errors::error_code;
 
+/// The answer for one resource of an (incremental) alter: success, or the code and reason.
+pub(crate) fn resource_result(
+    resource_type: i8,
+    resource_name: kafka_protocol::protocol::StrBytes,
+    result: Result<(), (i16, String)>,
+) -> AlterConfigsResourceResponse {
+    let response = AlterConfigsResourceResponse::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(resource_name);
+    match result {
+        Ok(()) => response,
+        Err((code, message)) => response
+            .with_error_code(code)
+            .with_error_message(Some(str_bytes(message))),
+    }
+}
+
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: AlterConfigsRequest = request.decode()?;
     let broker = &request.context.broker;
@@ -18,34 +35,31 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         .resources
         .into_iter()
         .map(|resource| {
-            let response = AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone());
-            if resource.resource_type != RESOURCE_TOPIC {
-                return response
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes("only topic configs can be altered")));
-            }
-            let configs: TopicConfigs = resource
-                .configs
-                .iter()
-                .filter_map(|c| {
-                    Some((
-                        c.name.as_str().to_owned(),
-                        c.value.as_ref()?.as_str().to_owned(),
-                    ))
-                })
-                .collect();
-            match broker.alter_topic_configs(
-                resource.resource_name.as_str(),
-                configs,
-                req.validate_only,
-            ) {
-                Ok(()) => response,
-                Err(e) => response
-                    .with_error_code(error_code(&e))
-                    .with_error_message(Some(str_bytes(e.to_string()))),
-            }
+            let result = if resource.resource_type != RESOURCE_TOPIC {
+                Err((
+                    ResponseError::InvalidRequest.code(),
+                    "only topic configs can be altered".to_owned(),
+                ))
+            } else {
+                let configs: TopicConfigs = resource
+                    .configs
+                    .iter()
+                    .filter_map(|c| {
+                        Some((
+                            c.name.as_str().to_owned(),
+                            c.value.as_ref()?.as_str().to_owned(),
+                        ))
+                    })
+                    .collect();
+                broker
+                    .alter_topic_configs(
+                        resource.resource_name.as_str(),
+                        configs,
+                        req.validate_only,
+                    )
+                    .map_err(|e| (error_code(&e), e.to_string()))
+            };
+            resource_result(resource.resource_type, resource.resource_name, result)
         })
         .collect();
     request.respond(&AlterConfigsResponse::default().with_responses(responses))

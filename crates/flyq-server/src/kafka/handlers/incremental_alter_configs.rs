@@ -6,12 +6,56 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
+use super::alter_configs::resource_result;
 use super::describe_configs::RESOURCE_TOPIC;
-use super::{Close, Request, str_bytes};
+use super::{Close, Request};
 use crate::kafka::errors::error_code;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
+
+fn alter(
+    broker: &flyq_broker::Broker,
+    resource_type: i8,
+    name: &kafka_protocol::protocol::StrBytes,
+    changes: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    if resource_type != RESOURCE_TOPIC {
+        return Err((
+            ResponseError::InvalidRequest.code(),
+            "only topic configs can be altered".into(),
+        ));
+    }
+    let name = name.as_str();
+    let topic = broker.topic(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition.code(),
+            format!("unknown topic {name}"),
+        )
+    })?;
+    let mut configs = topic.configs.clone();
+    for change in changes {
+        let key = change.name.as_str().to_owned();
+        match (change.config_operation, &change.value) {
+            (SET, Some(value)) => {
+                configs.insert(key, value.as_str().to_owned());
+            }
+            (DELETE, _) => {
+                configs.remove(&key);
+            }
+            (op, _) => {
+                return Err((
+                    ResponseError::InvalidConfig.code(),
+                    format!("operation {op} is not supported for {key}"),
+                ));
+            }
+        }
+    }
+    broker
+        .alter_topic_configs(name, configs, validate_only)
+        .map_err(|e| (error_code(&e), e.to_string()))
+}
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: IncrementalAlterConfigsRequest = request.decode()?;
@@ -20,53 +64,20 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         .resources
         .into_iter()
         .map(|resource| {
-            let response = AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone());
-            let refuse = |code: i16, message: String| {
-                AlterConfigsResourceResponse::default()
-                    .with_resource_type(resource.resource_type)
-                    .with_resource_name(resource.resource_name.clone())
-                    .with_error_code(code)
-                    .with_error_message(Some(str_bytes(message)))
-            };
-            if resource.resource_type != RESOURCE_TOPIC {
-                return refuse(
-                    ResponseError::InvalidRequest.code(),
-                    "only topic configs can be altered".into(),
-                );
-            }
-            let name = resource.resource_name.as_str();
-            let Some(topic) = broker.topic(name) else {
-                return refuse(
-                    ResponseError::UnknownTopicOrPartition.code(),
-                    format!("unknown topic {name}"),
-                );
-            };
-            let mut configs = topic.configs.clone();
-            for change in &resource.configs {
-                let key = change.name.as_str().to_owned();
-                match (change.config_operation, &change.value) {
-                    (SET, Some(value)) => {
-                        configs.insert(key, value.as_str().to_owned());
-                    }
-                    (DELETE, _) => {
-                        configs.remove(&key);
-                    }
-                    (op, _) => {
-                        return refuse(
-                            ResponseError::InvalidConfig.code(),
-                            format!("operation {op} is not supported for {key}"),
-                        );
-                    }
-                }
-            }
-            match broker.alter_topic_configs(name, configs, req.validate_only) {
-                Ok(()) => response,
-                Err(e) => response
-                    .with_error_code(error_code(&e))
-                    .with_error_message(Some(str_bytes(e.to_string()))),
-            }
+            let result = alter(
+                broker,
+                resource.resource_type,
+                &resource.resource_name,
+                &resource.configs,
+                req.validate_only,
+            );
+            let response = resource_result(resource.resource_type, resource.resource_name, result);
+            // Both messages share a layout; the incremental response has its own type.
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(response.resource_type)
+                .with_resource_name(response.resource_name)
+                .with_error_code(response.error_code)
+                .with_error_message(response.error_message)
         })
         .collect();
     request.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses))
