@@ -117,6 +117,14 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join("topics").join(format!("{topic}-{partition}"))
 }
 
+/// Internal topics (`__...`) are the broker's: clients may not delete, reconfigure or grow them.
+pub fn refuse_internal(name: &str) -> Result<()> {
+    if name.starts_with("__") {
+        return Err(BrokerError::InternalTopic(name.to_owned()));
+    }
+    Ok(())
+}
+
 /// Where topic `name` is in the stored metadata.
 fn topic_index(image: &MetadataImage, name: &str) -> Result<usize> {
     image
@@ -127,6 +135,13 @@ fn topic_index(image: &MetadataImage, name: &str) -> Result<usize> {
             topic: name.to_owned(),
             partition: -1,
         })
+}
+
+/// Removes a deleted topic's data (moved aside by `delete_topic`, or left by a crash).
+fn remove_trash(trash: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(trash) {
+        tracing::warn!(target: "flyq::broker", dir = %trash.display(), error = %e, "could not remove a deleted topic's data");
+    }
 }
 
 /// Opens (recovering) every partition log of a topic.
@@ -170,8 +185,10 @@ impl Broker {
             .iter()
             .any(|t| t.name == CONSUMER_OFFSETS_TOPIC)
         {
-            let configs = [("flush.messages".to_owned(), "1".to_owned())]
+            // Every commit fsynced; nothing expires by age or size (state is replayed from it).
+            let configs = [("flush.messages", "1"), ("retention.ms", "-1")]
                 .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
             image.topics.push(TopicRecord {
                 name: CONSUMER_OFFSETS_TOPIC.to_owned(),
@@ -180,6 +197,13 @@ impl Broker {
                 configs,
             });
             store.save(&image)?;
+        }
+        if let Ok(entries) = std::fs::read_dir(config.data_dir.join("topics")) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".deleted-") {
+                    remove_trash(&entry.path());
+                }
+            }
         }
         let mut topics = BTreeMap::new();
         for record in &image.topics {
@@ -339,8 +363,9 @@ impl Broker {
     /// once the epoch would overflow. Ids are reserved in blocks recorded in the metadata, so
     /// none is ever handed out twice, restarts included.
     pub fn init_producer_id(&self, existing: Option<(i64, i16)>) -> Result<(i64, i16)> {
+        let issued = *self.next_producer_id.lock();
         if let Some((id, epoch)) = existing
-            && id >= 0
+            && (0..issued).contains(&id)
             && (0..i16::MAX - 1).contains(&epoch)
         {
             return Ok((id, epoch + 1));
@@ -425,6 +450,7 @@ impl Broker {
         configs: TopicConfigs,
         validate_only: bool,
     ) -> Result<()> {
+        refuse_internal(name)?;
         let mut image = self.image.lock();
         let index = topic_index(&image, name)?;
         let log_config = log_config_for(&self.config.log_defaults, &configs)?;
@@ -454,6 +480,7 @@ impl Broker {
 
     /// Grows a topic to `total` partitions (CreatePartitions); partitions are never removed.
     pub fn create_partitions(&self, name: &str, total: i32, validate_only: bool) -> Result<()> {
+        refuse_internal(name)?;
         let mut image = self.image.lock();
         let index = topic_index(&image, name)?;
         let current = image.topics[index].partitions;
@@ -496,26 +523,44 @@ impl Broker {
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        refuse_internal(name)?;
         let mut image = self.image.lock();
-        if self.topic(name).is_none() {
+        let Some(topic) = self.topic(name) else {
             return Err(BrokerError::UnknownTopicOrPartition {
                 topic: name.to_owned(),
                 partition: -1,
             });
+        };
+        // Move the data aside first: a crash after the metadata is saved must not leave
+        // directories that a topic created later under the same name would adopt.
+        let trash = self
+            .config
+            .data_dir
+            .join("topics")
+            .join(format!(".deleted-{}", topic.id.simple()));
+        std::fs::create_dir_all(&trash).map_err(|e| BrokerError::Metadata {
+            context: format!("creating {}", trash.display()),
+            source: e,
+        })?;
+        for partition in &topic.partitions {
+            let dir = partition_dir(&self.config.data_dir, name, partition.index);
+            match std::fs::rename(&dir, trash.join(partition.index.to_string())) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(BrokerError::Metadata {
+                        context: format!("moving {} aside", dir.display()),
+                        source: e,
+                    });
+                }
+            }
         }
         let mut next = image.clone();
         next.topics.retain(|t| t.name != name);
         self.store.save(&next)?;
-        let removed = self.topics.write().remove(name);
         *image = next;
-        if let Some(topic) = removed {
-            for partition in &topic.partitions {
-                let dir = partition_dir(&self.config.data_dir, name, partition.index);
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    tracing::warn!(target: "flyq::broker", dir = %dir.display(), error = %e, "could not remove a deleted topic's data");
-                }
-            }
-        }
+        self.topics.write().remove(name);
+        remove_trash(&trash);
         tracing::info!(target: "flyq::broker", topic = name, "deleted topic");
         Ok(())
     }

@@ -15,7 +15,10 @@ mod partition;
 mod producer_state;
 mod topic_name;
 
-pub use broker::{Broker, BrokerConfig, ConfigEntry, ProduceOutcome, Topic};
+pub use broker::{
+    Broker, BrokerConfig, ConfigEntry, ProduceOutcome, Topic,
+    refuse_internal as refuse_internal_topic,
+};
 pub use config::{TopicConfigs, log_config_for};
 pub use error::{BrokerError, Result};
 pub use partition::{LEADER_EPOCH, Partition};

@@ -85,7 +85,11 @@ impl Partition {
             }
         };
         let high_watermark = self.log.set_high_watermark(info.last_offset + 1);
-        self.high_watermark.send_replace(high_watermark);
+        self.high_watermark.send_if_modified(|current| {
+            let advanced = high_watermark > *current;
+            *current = (*current).max(high_watermark);
+            advanced
+        });
         Ok(info)
     }
 

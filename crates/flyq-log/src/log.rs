@@ -211,11 +211,14 @@ impl Log {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Moves the high watermark, clamped to `[log_start, log_end]`. Returns the value set.
+    /// Advances the high watermark to `offset`, clamped to `[log_start, log_end]`; it never
+    /// moves back (concurrent appenders may report out of order). Returns the high watermark.
+    /// Only truncation lowers it.
     pub fn set_high_watermark(&self, offset: i64) -> i64 {
         let clamped = offset.clamp(self.log_start_offset(), self.log_end_offset());
-        self.high_watermark.store(clamped, Ordering::Release);
-        clamped
+        self.high_watermark
+            .fetch_max(clamped, Ordering::AcqRel)
+            .max(clamped)
     }
 
     /// Offset up to which every record is known to be on stable storage.

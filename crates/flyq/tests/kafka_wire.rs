@@ -315,7 +315,7 @@ fn produce_fetch_and_list_offsets_round_trip() {
                         .with_timestamp(1_800_000_000_000),
                 ]),
         ]);
-    let response: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, 7, &request);
+    let response: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, 6, &request);
     let offsets: Vec<i64> = response.topics[0]
         .partitions
         .iter()
@@ -525,4 +525,61 @@ fn connections_beyond_the_limit_are_closed_and_slow_requests_time_out() {
         );
     }
     canary(&flyq);
+}
+
+#[test]
+fn a_fetch_listing_a_partition_many_times_with_a_tiny_limit_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    let big = Bytes::from(build_batch(0, 0, &[RecordSpec::value(vec![7u8; 100_000])]));
+    produce(&mut conn, "bounded", 1, big.clone());
+    let partitions = (0..200)
+        .map(|_| {
+            FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(i32::MAX)
+        })
+        .collect();
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name("bounded"))
+                .with_partitions(partitions),
+        ]);
+    let response: FetchResponse = conn.call(ApiKey::Fetch, 12, &request);
+    let total: usize = response.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    // The first batch comes whole (so a consumer is never stuck); nothing more fits.
+    assert_eq!(total, big.len());
+    canary(&flyq);
+}
+
+#[test]
+fn internal_topics_cannot_be_deleted_or_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    let request = DeleteTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topic_names(vec![name("__consumer_offsets")]);
+    let response: DeleteTopicsResponse = conn.call(ApiKey::DeleteTopics, 5, &request);
+    assert_eq!(response.responses[0].error_code, 17);
+    let metadata: MetadataResponse = conn.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    assert!(metadata.topics.iter().any(|t| {
+        t.name
+            .as_ref()
+            .is_some_and(|n| n.as_str() == "__consumer_offsets")
+    }));
 }

@@ -88,7 +88,13 @@ pub struct GroupCoordinator {
     log: Arc<Partition>,
     groups: Mutex<HashMap<String, Group>>,
     offsets: Mutex<HashMap<String, Offsets>>,
+    /// Held from an append to `__consumer_offsets` until memory reflects it, so that memory
+    /// changes in the order of the log that rebuilds it after a restart.
+    writes: tokio::sync::Mutex<()>,
 }
+
+/// Longest offset-commit metadata string kept (Kafka's `offset.metadata.max.bytes`).
+const MAX_METADATA_BYTES: usize = 4096;
 
 impl std::fmt::Debug for GroupCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -184,6 +190,7 @@ impl GroupCoordinator {
             log,
             groups: Mutex::new(groups),
             offsets: Mutex::new(offsets),
+            writes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -345,6 +352,22 @@ impl GroupCoordinator {
         if allowed != codes::NONE {
             return allowed;
         }
+        if group_id.len() > u16::MAX as usize {
+            return codes::INVALID_GROUP_ID;
+        }
+        if offsets
+            .iter()
+            .any(|(_, _, c)| c.metadata.len() > MAX_METADATA_BYTES)
+        {
+            return codes::OFFSET_METADATA_TOO_LARGE;
+        }
+        if offsets
+            .iter()
+            .any(|(topic, _, _)| crate::validate_topic_name(topic).is_err())
+        {
+            return codes::INVALID_TOPIC;
+        }
+        let _ordered = self.writes.lock().await;
         let commit_time_ms = now_ms();
         let stored: Vec<(String, i32, StoredOffset)> = offsets
             .into_iter()
@@ -500,6 +523,7 @@ impl GroupCoordinator {
             group: group_id.to_owned(),
             value: None,
         };
+        let _ordered = self.writes.lock().await;
         if let Err(e) = self.persist(vec![entry]).await {
             tracing::warn!(target: "flyq::group", group = group_id, error = %e, "group deletion failed");
             return codes::UNKNOWN_SERVER_ERROR;
@@ -524,6 +548,7 @@ impl GroupCoordinator {
                 value: None,
             })
             .collect();
+        let _ordered = self.writes.lock().await;
         if let Err(e) = self.persist(entries).await {
             tracing::warn!(target: "flyq::group", group = group_id, error = %e, "offset deletion failed");
             return codes::UNKNOWN_SERVER_ERROR;
@@ -550,6 +575,14 @@ impl GroupCoordinator {
                 let changed: Vec<(String, i32)> = {
                     let mut groups = coordinator.groups.lock();
                     let now = Instant::now();
+                    // Forget groups with nothing left (no members, no offsets, never rebalanced):
+                    // joins with random group ids must not pile up.
+                    {
+                        let offsets = coordinator.offsets.lock();
+                        groups.retain(|id, g| {
+                            !(g.is_idle() && g.generation == 0 && !offsets.contains_key(id))
+                        });
+                    }
                     groups
                         .values_mut()
                         .filter_map(|g| {

@@ -31,6 +31,8 @@ pub mod codes {
     pub const FENCED_INSTANCE_ID: i16 = 82;
     pub const INVALID_GROUP_ID: i16 = 24;
     pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    pub const INVALID_TOPIC: i16 = 17;
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 }
 
@@ -140,11 +142,19 @@ pub(crate) struct Group {
     initial_delay_until: Option<Instant>,
 }
 
+/// Most member ids a group hands out with MEMBER_ID_REQUIRED and holds until they are used.
+const MAX_PENDING_MEMBER_IDS: usize = 1000;
+
 fn new_member_id(client_id: &str) -> String {
     format!("{client_id}-{}", uuid::Uuid::new_v4())
 }
 
 impl Group {
+    /// Whether the group has nothing to keep: no members, none pending.
+    pub fn is_idle(&self) -> bool {
+        self.state == GroupState::Empty && self.members.is_empty() && self.pending_ids.is_empty()
+    }
+
     pub fn new(id: String, generation: i32, protocol_type: Option<String>) -> Self {
         Self {
             id,
@@ -197,6 +207,10 @@ impl Group {
             member_id = known.unwrap_or_else(|| new_member_id(&request.client_id));
             if request.requires_known_member_id && request.instance_id.is_none() {
                 // KIP-394: hand out the id and have the client join again with it.
+                // Bounded: ids that are never used must not pile up.
+                if self.pending_ids.len() >= MAX_PENDING_MEMBER_IDS {
+                    self.pending_ids.clear();
+                }
                 self.pending_ids.insert(member_id.clone());
                 return Answer::Now(JoinOutcome {
                     error: codes::MEMBER_ID_REQUIRED,
@@ -510,7 +524,10 @@ impl Group {
         }
         match self.check_member(member_id, generation) {
             Err(error) => error,
-            Ok(()) if self.state == GroupState::PreparingRebalance => codes::REBALANCE_IN_PROGRESS,
+            // Kafka's rule: members may still commit the generation they hold while others
+            // rejoin (eager consumers commit in their revocation callback); between the join
+            // and the leader's assignment the generation is new and nothing is owned yet.
+            Ok(()) if self.state == GroupState::CompletingRebalance => codes::REBALANCE_IN_PROGRESS,
             Ok(()) => codes::NONE,
         }
     }

@@ -19,7 +19,9 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
             let result = DeleteRecordsPartitionResult::default()
                 .with_partition_index(wanted.partition_index)
                 .with_low_watermark(-1);
-            let result = match broker.partition(topic.name.as_str(), wanted.partition_index) {
+            let partition = flyq_broker::refuse_internal_topic(topic.name.as_str())
+                .and_then(|()| broker.partition(topic.name.as_str(), wanted.partition_index));
+            let result = match partition {
                 Err(e) => result.with_error_code(error_code(&e)),
                 Ok(partition) => {
                     // Moving the log start writes and syncs a checkpoint: off the async threads.

@@ -61,7 +61,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 }
                 let budget = usize::try_from(wanted.partition_max_bytes)
                     .unwrap_or(0)
-                    .min(max_total - total);
+                    .min(max_total.saturating_sub(total));
                 if budget == 0 && total > 0 {
                     partitions.push(answer);
                     continue;
@@ -84,7 +84,10 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
             );
         }
         let now = Instant::now();
-        if total >= min_bytes.max(1) || errors || now >= deadline || watches.is_empty() {
+        // min_bytes = 0 answers at once; a min_bytes above what one response may carry is
+        // capped, or it could never be met and every append would wake a pointless re-read.
+        let enough = total >= min_bytes.min(max_total);
+        if enough || errors || now >= deadline || watches.is_empty() {
             return request.respond(&FetchResponse::default().with_responses(responses));
         }
         Broker::wait_for_data(watches, deadline - now).await;

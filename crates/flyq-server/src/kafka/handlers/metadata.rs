@@ -47,9 +47,17 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 };
                 let entry = match found {
                     Ok(Some(topic)) => describe(&topic, node, request.version),
-                    Ok(None) => MetadataResponseTopic::default()
-                        .with_name(wanted.name.clone())
-                        .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    // Asked by name: unknown topic. Asked by id (v10+): unknown id, and a name
+                    // field that v10-11 cannot leave null.
+                    Ok(None) => match &wanted.name {
+                        Some(name) => MetadataResponseTopic::default()
+                            .with_name(Some(name.clone()))
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                        None => MetadataResponseTopic::default()
+                            .with_name(Some(TopicName(str_bytes(""))))
+                            .with_topic_id(wanted.topic_id)
+                            .with_error_code(ResponseError::UnknownTopicId.code()),
+                    },
                     Err(code) => MetadataResponseTopic::default()
                         .with_name(wanted.name.clone())
                         .with_error_code(code),
