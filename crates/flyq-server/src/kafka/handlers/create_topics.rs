@@ -70,7 +70,21 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 Err(e) => failure(error_code(&e), e.to_string()),
             }
         } else {
-            match broker.create_topic(&name, partitions, configs) {
+            // Opening the partitions' logs and saving the metadata is file I/O with fsyncs.
+            let created = {
+                let broker = std::sync::Arc::clone(broker);
+                let name = name.clone();
+                tokio::task::spawn_blocking(move || broker.create_topic(&name, partitions, configs))
+                    .await
+            };
+            let created = match created {
+                Ok(result) => result,
+                Err(e) => Err(flyq_broker::BrokerError::Metadata {
+                    context: "creating a topic".into(),
+                    source: std::io::Error::other(e),
+                }),
+            };
+            match created {
                 Ok(created) if version >= 7 => result.with_topic_id(created.id),
                 Ok(_) => result,
                 Err(e) => failure(error_code(&e), e.to_string()),

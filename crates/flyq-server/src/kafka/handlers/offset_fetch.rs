@@ -24,6 +24,7 @@ struct Position {
 /// The group's offsets grouped by topic.
 fn lookup(groups: &GroupCoordinator, group: &str, wanted: Wanted) -> Vec<(String, Vec<Position>)> {
     let mut by_topic: Vec<(String, Vec<Position>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (topic, partition, committed) in groups.committed(group, wanted) {
         let (offset, epoch, metadata) = committed.map_or((-1, -1, String::new()), |c| {
             (c.offset, c.leader_epoch, c.metadata)
@@ -34,9 +35,12 @@ fn lookup(groups: &GroupCoordinator, group: &str, wanted: Wanted) -> Vec<(String
             epoch,
             metadata,
         };
-        match by_topic.iter_mut().find(|(t, _)| *t == topic) {
-            Some((_, positions)) => positions.push(position),
-            None => by_topic.push((topic, vec![position])),
+        match index.get(&topic) {
+            Some(&i) => by_topic[i].1.push(position),
+            None => {
+                index.insert(topic.clone(), by_topic.len());
+                by_topic.push((topic, vec![position]));
+            }
         }
     }
     by_topic
