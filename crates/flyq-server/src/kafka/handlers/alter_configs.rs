@@ -2,13 +2,12 @@
 //! defaults). Broker configs are static: they come from the command line and config file.
 
 use bytes::Bytes;
-use flyq_broker::TopicConfigs;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
 use super::describe_configs::RESOURCE_TOPIC;
-use super::{Close, Request, str_bytes};
+use super::{Close, Request, config_map, str_bytes};
 use crate::kafka::errors::error_code;
 
 /// The answer for one resource of an (incremental) alter: success, or the code and reason.
@@ -41,16 +40,8 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                     "only topic configs can be altered".to_owned(),
                 ))
             } else {
-                let configs: TopicConfigs = resource
-                    .configs
-                    .iter()
-                    .filter_map(|c| {
-                        Some((
-                            c.name.as_str().to_owned(),
-                            c.value.as_ref()?.as_str().to_owned(),
-                        ))
-                    })
-                    .collect();
+                let configs =
+                    config_map(resource.configs.iter().map(|c| (&c.name, c.value.as_ref())));
                 broker
                     .alter_topic_configs(
                         resource.resource_name.as_str(),

@@ -2,12 +2,11 @@
 //! takes replication factor 1 (or -1, the default) only, and no manual replica assignment.
 
 use bytes::Bytes;
-use flyq_broker::TopicConfigs;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::{Close, Request, str_bytes};
+use super::{Close, Request, config_map, str_bytes};
 use crate::kafka::errors::error_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
@@ -21,16 +20,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         } else {
             topic.num_partitions
         };
-        let configs: TopicConfigs = topic
-            .configs
-            .iter()
-            .filter_map(|c| {
-                Some((
-                    c.name.as_str().to_owned(),
-                    c.value.as_ref()?.as_str().to_owned(),
-                ))
-            })
-            .collect();
+        let configs = config_map(topic.configs.iter().map(|c| (&c.name, c.value.as_ref())));
         let version = request.version;
         let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
         if version >= 5 {

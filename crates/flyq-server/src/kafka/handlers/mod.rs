@@ -100,6 +100,15 @@ pub(crate) fn encode_response<R: Encodable>(
     Ok(buf.freeze())
 }
 
+/// Topic config overrides from a request's (name, value) pairs; null values are skipped.
+pub(crate) fn config_map<'a>(
+    pairs: impl Iterator<Item = (&'a StrBytes, Option<&'a StrBytes>)>,
+) -> flyq_broker::TopicConfigs {
+    pairs
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value?.as_str().to_owned())))
+        .collect()
+}
+
 /// A string for a response field.
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
