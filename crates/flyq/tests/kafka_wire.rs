@@ -583,3 +583,75 @@ fn internal_topics_cannot_be_deleted_or_emptied() {
             .is_some_and(|n| n.as_str() == "__consumer_offsets")
     }));
 }
+
+/// Resident memory of a process, in KiB, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// N1 #19: 2,000 idle connections and a client pipelining requests without reading answers.
+/// Others are still served, and the broker's memory stays bounded.
+#[test]
+fn two_thousand_idle_connections_and_an_unread_pipeline_keep_memory_bounded() {
+    // 2,000 sockets here and as many in the broker (which inherits the limit).
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let wanted = limit.maximum.map_or(8192, |max| max.min(8192));
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let pid = flyq.pid();
+    let before = rss_kib(pid);
+    let idle: Vec<std::net::TcpStream> = (0..2000)
+        .map(|_| std::net::TcpStream::connect(flyq.addr).unwrap())
+        .collect();
+    // Pipelining: 5,000 ApiVersions requests written, none of the answers read.
+    let mut pipeline = Conn::open(flyq.addr);
+    pipeline.stream.set_nonblocking(true).unwrap();
+    let one = {
+        // One ApiVersions request as bytes, written again and again.
+        let mut buf = bytes::BytesMut::new();
+        let header = kafka_protocol::messages::RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions as i16)
+            .with_request_api_version(3)
+            .with_correlation_id(1);
+        use kafka_protocol::protocol::Encodable;
+        bytes::BufMut::put_i32(&mut buf, 0);
+        header
+            .encode(&mut buf, ApiKey::ApiVersions.request_header_version(3))
+            .unwrap();
+        ApiVersionsRequest::default().encode(&mut buf, 3).unwrap();
+        let len = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        buf.to_vec()
+    };
+    let mut written = 0usize;
+    for _ in 0..5000 {
+        match std::io::Write::write(&mut pipeline.stream, &one) {
+            Ok(n) => written += n,
+            Err(_) => break, // the broker stopped reading: back-pressure
+        }
+    }
+    assert!(written > 0);
+    canary(&flyq);
+    let after = rss_kib(pid);
+    // Bounded: far below what 2,000 connections with unbounded buffers would take.
+    assert!(
+        after < before + 100 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    drop(idle);
+    canary(&flyq);
+}

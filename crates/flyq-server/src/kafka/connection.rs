@@ -23,7 +23,8 @@ pub(crate) async fn run(
 ) {
     let _ = stream.set_nodelay(true);
     let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    // Small: thousands of idle clients must be cheap, and large request bodies bypass it.
+    let mut reader = BufReader::with_capacity(8 * 1024, reader);
     let config = &context.config;
     loop {
         let frame = tokio::select! {

@@ -56,6 +56,10 @@ impl Flyq {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
     }
