@@ -260,3 +260,4 @@ def test_configs_partitions_delete_records_and_cluster(flyq):
     a = admin(flyq)
     described = a.describe_configs([resource])[resource].result(timeout=10)
     assert described["max.message.bytes"].value == "2000"
+
