@@ -46,6 +46,11 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// A reader past the leading version byte, if it is the version this code writes.
+    fn versioned(bytes: &'a [u8]) -> Option<Self> {
+        let mut reader = Reader(bytes);
+        (reader.u8()? == VERSION).then_some(reader)
+    }
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.0.len() < n {
             return None;
@@ -116,20 +121,14 @@ impl Entry {
 
     /// Decodes a record; `None` for anything malformed or of an unknown version (skipped).
     pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
-        let mut k = Reader(key);
-        if k.u8()? != VERSION {
-            return None;
-        }
+        let mut k = Reader::versioned(key)?;
         match k.u8()? {
             b'o' => {
                 let (group, topic, partition) = (k.string()?, k.string()?, k.i32()?);
                 let value = match value {
                     None => None,
                     Some(v) => {
-                        let mut v = Reader(v);
-                        if v.u8()? != VERSION {
-                            return None;
-                        }
+                        let mut v = Reader::versioned(v)?;
                         let (offset, leader_epoch, commit_time_ms) = (v.i64()?, v.i32()?, v.i64()?);
                         Some(CommittedOffset {
                             offset,
@@ -151,10 +150,7 @@ impl Entry {
                 let value = match value {
                     None => None,
                     Some(v) => {
-                        let mut v = Reader(v);
-                        if v.u8()? != VERSION {
-                            return None;
-                        }
+                        let mut v = Reader::versioned(v)?;
                         Some((v.i32()?, v.string()?))
                     }
                 };

@@ -673,13 +673,7 @@ mod tests {
         let now = Instant::now();
         let mut group = Group::new("g".into(), 0, None);
         let a = new_member(&mut group, now);
-        let mut a_join = group
-            .join(
-                join_request(&a, &["range", "roundrobin"]),
-                now,
-                Duration::ZERO,
-            )
-            .later();
+        let mut a_join = join(&mut group, &a, &["range", "roundrobin"], now).later();
         // Alone and no initial delay: the join completes at once.
         let a_out = a_join.try_recv().unwrap();
         assert_eq!(
@@ -688,22 +682,10 @@ mod tests {
         );
         // A second member triggers a rebalance; the first must rejoin.
         let b = new_member(&mut group, now);
-        let mut b_join = group
-            .join(
-                join_request(&b, &["roundrobin", "range"]),
-                now,
-                Duration::ZERO,
-            )
-            .later();
+        let mut b_join = join(&mut group, &b, &["roundrobin", "range"], now).later();
         assert_eq!(group.state, GroupState::PreparingRebalance);
         assert_eq!(group.heartbeat(&a, 1, now), codes::REBALANCE_IN_PROGRESS);
-        let mut a_join = group
-            .join(
-                join_request(&a, &["range", "roundrobin"]),
-                now,
-                Duration::ZERO,
-            )
-            .later();
+        let mut a_join = join(&mut group, &a, &["range", "roundrobin"], now).later();
         let (a_out, b_out) = (a_join.try_recv().unwrap(), b_join.try_recv().unwrap());
         assert_eq!((a_out.generation, b_out.generation), (2, 2));
         assert_eq!(
