@@ -35,6 +35,8 @@ pub struct BrokerConfig {
     pub max_partitions: i32,
     /// How often retention runs over every log.
     pub retention_check_interval: Duration,
+    /// Consumer group coordinator settings.
+    pub groups: GroupConfig,
 }
 
 impl BrokerConfig {
@@ -48,6 +50,7 @@ impl BrokerConfig {
             default_partitions: 1,
             max_partitions: 10_000,
             retention_check_interval: Duration::from_secs(60),
+            groups: GroupConfig::default(),
         }
     }
 }
@@ -103,6 +106,36 @@ pub struct Broker {
     /// The next producer id to hand out.
     next_producer_id: Mutex<i64>,
     topics: RwLock<BTreeMap<Arc<str>, Arc<Topic>>>,
+    /// An exclusive lock on `<data_dir>/.lock`, held while the broker lives: two processes
+    /// appending to the same logs would corrupt them.
+    _data_dir_lock: std::fs::File,
+}
+
+/// Takes the data directory's lock, creating the directory if needed.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    let path = data_dir.join(".lock");
+    let io = |context: String| move |source| BrokerError::Metadata { context, source };
+    std::fs::create_dir_all(data_dir).map_err(io(format!(
+        "creating the data directory {}",
+        data_dir.display()
+    )))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(format!("opening {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BrokerError::Metadata {
+            context: format!(
+                "locking the data directory {}: another flyq process is using it",
+                data_dir.display()
+            ),
+            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(format!("locking {}", path.display()))(e)),
+    }
 }
 
 impl std::fmt::Debug for Broker {
@@ -171,6 +204,7 @@ fn open_topic(
 impl Broker {
     /// Opens (creating if needed) the broker's data directory, recovering every partition log.
     pub fn open(config: BrokerConfig) -> Result<Arc<Self>> {
+        let data_dir_lock = lock_data_dir(&config.data_dir)?;
         let store = MetadataStore::new(&config.data_dir);
         let mut image = store.load_or_init()?;
         let env = LogEnv::os();
@@ -219,7 +253,7 @@ impl Broker {
             })?;
         let groups = Arc::new(GroupCoordinator::load(
             offsets_partition,
-            GroupConfig::default(),
+            config.groups.clone(),
         )?);
         let broker = Arc::new(Self {
             config,
@@ -230,6 +264,7 @@ impl Broker {
             next_producer_id: Mutex::new(image.producer_id_block_end),
             image: Mutex::new(image.clone()),
             topics: RwLock::new(topics),
+            _data_dir_lock: data_dir_lock,
         });
         Self::start_retention(&broker);
         tracing::info!(

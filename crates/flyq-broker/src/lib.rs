@@ -27,4 +27,4 @@ pub use topic_name::validate_topic_name;
 /// Name of the internal topic holding consumer group offsets; clients may not produce to it.
 pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-pub use group::GroupCoordinator;
+pub use group::{GroupConfig, GroupCoordinator};

@@ -6,12 +6,18 @@
 //! oneshot channels, and a ticker expires sessions and ends overdue rebalances. Offset commits
 //! and group generations are appended to `__consumer_offsets` (fsynced before the answer) and
 //! replayed when the broker starts, so committed offsets survive restarts and crashes.
+//!
+//! The log is compacted by snapshot: once it holds far more records than there are live
+//! offsets and groups, the live state is appended afresh at the start of a new segment and
+//! the log start moves to it, which deletes everything older. Start-up replay and disk use
+//! stay proportional to the live state, not to the history of commits.
 
 mod records;
 mod state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -68,6 +74,9 @@ pub struct GroupConfig {
     pub min_session_timeout: Duration,
     /// Largest session timeout accepted (`group.max.session.timeout.ms`).
     pub max_session_timeout: Duration,
+    /// `__consumer_offsets` is compacted once it holds this many records more than twice the
+    /// live entries (the slack keeps compactions rare while the state is small).
+    pub compaction_slack_records: i64,
 }
 
 impl Default for GroupConfig {
@@ -76,6 +85,7 @@ impl Default for GroupConfig {
             initial_rebalance_delay: Duration::from_millis(300),
             min_session_timeout: Duration::from_millis(1000),
             max_session_timeout: Duration::from_secs(30 * 60),
+            compaction_slack_records: 100_000,
         }
     }
 }
@@ -91,10 +101,16 @@ pub struct GroupCoordinator {
     /// Held from an append to `__consumer_offsets` until memory reflects it, so that memory
     /// changes in the order of the log that rebuilds it after a restart.
     writes: tokio::sync::Mutex<()>,
+    /// Set while a compaction runs, so the ticker starts at most one.
+    compacting: AtomicBool,
 }
 
 /// Longest offset-commit metadata string kept (Kafka's `offset.metadata.max.bytes`).
 const MAX_METADATA_BYTES: usize = 4096;
+
+/// Entries are appended in batches of at most about this many bytes, well under the log's
+/// batch size limit, however many offsets one commit or snapshot carries.
+const MAX_PERSIST_BATCH_BYTES: usize = 256 * 1024;
 
 impl std::fmt::Debug for GroupCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -191,34 +207,124 @@ impl GroupCoordinator {
             groups: Mutex::new(groups),
             offsets: Mutex::new(offsets),
             writes: tokio::sync::Mutex::new(()),
+            compacting: AtomicBool::new(false),
         })
     }
 
-    /// Appends entries to `__consumer_offsets` (synced before returning, on a blocking thread).
+    /// Appends entries to `__consumer_offsets` (synced before returning, on a blocking thread),
+    /// in batches of at most [`MAX_PERSIST_BATCH_BYTES`].
     async fn persist(&self, entries: Vec<Entry>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
         let now = now_ms();
-        let specs: Vec<RecordSpec> = entries
-            .iter()
-            .map(|e| {
-                let (key, value) = e.encode();
-                RecordSpec {
-                    key: Some(key),
-                    value,
-                    ..RecordSpec::default()
-                }
-            })
-            .collect();
-        let batch = build_batch(0, now, &specs);
+        let mut batches = Vec::new();
+        let mut specs: Vec<RecordSpec> = Vec::new();
+        let mut bytes = 0;
+        for entry in &entries {
+            let (key, value) = entry.encode();
+            let size = key.len() + value.as_ref().map_or(0, |v| v.len());
+            if bytes + size > MAX_PERSIST_BATCH_BYTES && !specs.is_empty() {
+                batches.push(build_batch(0, now, &specs));
+                specs.clear();
+                bytes = 0;
+            }
+            bytes += size;
+            specs.push(RecordSpec {
+                key: Some(key),
+                value,
+                ..RecordSpec::default()
+            });
+        }
+        batches.push(build_batch(0, now, &specs));
         let log = Arc::clone(&self.log);
-        tokio::task::spawn_blocking(move || log.append(&batch))
+        self.blocking("writing to __consumer_offsets", move || {
+            batches
+                .iter()
+                .try_for_each(|batch| log.append(batch).map(drop))
+        })
+        .await
+    }
+
+    /// Runs log work on a blocking thread (appends sync; compaction rolls and deletes files).
+    async fn blocking(
+        &self,
+        context: &str,
+        work: impl FnOnce() -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| BrokerError::Metadata {
-                context: "committing offsets".into(),
+                context: context.into(),
                 source: std::io::Error::other(e),
-            })??;
+            })?
+    }
+
+    /// Live entries: committed offsets, plus groups whose generation is recorded.
+    fn live_entries(&self) -> i64 {
+        let offsets: usize = self.offsets.lock().values().map(BTreeMap::len).sum();
+        let groups = self
+            .groups
+            .lock()
+            .values()
+            .filter(|g| g.generation > 0)
+            .count();
+        (offsets + groups) as i64
+    }
+
+    /// Whether `__consumer_offsets` holds enough dead records to be worth compacting.
+    pub fn needs_compaction(&self) -> bool {
+        let log = &self.log.log;
+        let records = log.log_end_offset() - log.log_start_offset();
+        records > 2 * self.live_entries() + self.config.compaction_slack_records
+    }
+
+    /// Compacts `__consumer_offsets`: rolls to a new segment, appends the live state there, and
+    /// moves the log start to it, deleting every older segment. A crash at any point leaves a
+    /// log that replays to the same state: until the log start moves, the snapshot only
+    /// repeats values that are already current. Commits wait while it runs.
+    pub async fn compact(&self) -> Result<()> {
+        let _ordered = self.writes.lock().await;
+        let before = self.log.log.log_end_offset() - self.log.log.log_start_offset();
+        let log = Arc::clone(&self.log);
+        self.blocking("rolling __consumer_offsets", move || {
+            log.log.roll().map_err(Into::into)
+        })
+        .await?;
+        let snapshot_start = self.log.log.log_end_offset();
+        let mut snapshot: Vec<Entry> = self
+            .groups
+            .lock()
+            .values()
+            .filter(|g| g.generation > 0)
+            .map(|g| Entry::Group {
+                group: g.id.clone(),
+                value: Some((g.generation, g.protocol_type.clone().unwrap_or_default())),
+            })
+            .collect();
+        for (group, offsets) in self.offsets.lock().iter() {
+            snapshot.extend(
+                offsets
+                    .iter()
+                    .map(|((topic, partition), value)| Entry::Offset {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                        value: Some(value.clone()),
+                    }),
+            );
+        }
+        let live = snapshot.len();
+        self.persist(snapshot).await?;
+        let log = Arc::clone(&self.log);
+        self.blocking("moving the start of __consumer_offsets", move || {
+            log.log
+                .delete_records(snapshot_start)
+                .map(drop)
+                .map_err(Into::into)
+        })
+        .await?;
+        tracing::info!(target: "flyq::group", records_before = before, live, "compacted __consumer_offsets");
         Ok(())
     }
 
@@ -593,6 +699,18 @@ impl GroupCoordinator {
                 };
                 for (group, before) in changed {
                     coordinator.persist_generation(&group, before).await;
+                }
+                if coordinator.needs_compaction()
+                    && !coordinator.compacting.swap(true, Ordering::AcqRel)
+                {
+                    let compactor = Arc::clone(&coordinator);
+                    tokio::spawn(async move {
+                        if let Err(e) = compactor.compact().await {
+                            tracing::warn!(target: "flyq::group", error = %e, "compacting __consumer_offsets failed; retrying in a minute");
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        compactor.compacting.store(false, Ordering::Release);
+                    });
                 }
             }
         });

@@ -164,7 +164,7 @@ impl Disk {
         }
         let mut names = self.durable_names.clone();
         for op in &self.pending_dir_ops {
-            if next_random(&mut rng) % 2 == 0 {
+            if next_random(&mut rng).is_multiple_of(2) {
                 op.apply(&mut names);
             }
         }

@@ -6,21 +6,25 @@
 //! except that the first batch found is always returned whole, so a batch larger than the
 //! limits cannot stall a consumer. No fetch sessions yet: every response is a full one
 //! (session id 0), which clients accept.
+//!
+//! Reads run on a blocking thread: data not in the page cache waits for the disk, and that
+//! wait must not hold an async worker that other connections need.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flyq_broker::Broker;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::sync::watch;
 
 use super::{Close, Request};
 use crate::kafka::errors::error_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
-    let req: FetchRequest = request.decode()?;
+    let req: Arc<FetchRequest> = Arc::new(request.decode()?);
     let context = request.context;
-    let broker = &context.broker;
     let max_total = usize::try_from(req.max_bytes)
         .unwrap_or(0)
         .clamp(1, context.config.max_fetch_bytes);
@@ -29,67 +33,91 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let deadline = Instant::now() + max_wait;
     loop {
-        let mut watches = Vec::new();
-        let mut total = 0usize;
-        let mut errors = false;
-        let mut responses = Vec::with_capacity(req.topics.len());
-        for topic in &req.topics {
-            let mut partitions = Vec::with_capacity(topic.partitions.len());
-            for wanted in &topic.partitions {
-                let answer = PartitionData::default()
-                    .with_partition_index(wanted.partition)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_records(Some(Bytes::new()));
-                let partition = match broker.partition(topic.topic.as_str(), wanted.partition) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        errors = true;
-                        partitions.push(answer.with_error_code(error_code(&e)));
-                        continue;
-                    }
-                };
-                // Subscribe before reading: an append in between then still wakes us.
-                watches.push(partition.watch_high_watermark());
-                let log = &partition.log;
-                let high_watermark = log.high_watermark();
-                let mut answer = answer
-                    .with_high_watermark(high_watermark)
-                    .with_last_stable_offset(high_watermark);
-                if request.version >= 5 {
-                    answer = answer.with_log_start_offset(log.log_start_offset());
-                }
-                let budget = usize::try_from(wanted.partition_max_bytes)
-                    .unwrap_or(0)
-                    .min(max_total.saturating_sub(total));
-                if budget == 0 && total > 0 {
-                    partitions.push(answer);
-                    continue;
-                }
-                match broker.read(&partition, wanted.fetch_offset, budget.max(1)) {
-                    Ok(read) => {
-                        total += read.batches.len();
-                        partitions.push(answer.with_records(Some(read.batches)));
-                    }
-                    Err(e) => {
-                        errors = true;
-                        partitions.push(answer.with_error_code(error_code(&e)));
-                    }
-                }
-            }
-            responses.push(
-                FetchableTopicResponse::default()
-                    .with_topic(topic.topic.clone())
-                    .with_partitions(partitions),
-            );
-        }
+        let broker = Arc::clone(&context.broker);
+        let wanted = Arc::clone(&req);
+        let version = request.version;
+        let pass =
+            tokio::task::spawn_blocking(move || read_all(&broker, &wanted, version, max_total))
+                .await
+                .map_err(|e| Close(format!("a fetch read failed: {e}")))?;
         let now = Instant::now();
         // min_bytes = 0 answers at once; a min_bytes above what one response may carry is
         // capped, or it could never be met and every append would wake a pointless re-read.
-        let enough = total >= min_bytes.min(max_total);
-        if enough || errors || now >= deadline || watches.is_empty() {
-            return request.respond(&FetchResponse::default().with_responses(responses));
+        let enough = pass.total >= min_bytes.min(max_total);
+        if enough || pass.errors || now >= deadline || pass.watches.is_empty() {
+            return request.respond(&FetchResponse::default().with_responses(pass.responses));
         }
-        Broker::wait_for_data(watches, deadline - now).await;
+        Broker::wait_for_data(pass.watches, deadline - now).await;
     }
+}
+
+/// One read over every partition a fetch asks for.
+struct ReadPass {
+    responses: Vec<FetchableTopicResponse>,
+    /// High-watermark watches, subscribed before each partition was read, so an append in
+    /// between still wakes the waiting request.
+    watches: Vec<watch::Receiver<i64>>,
+    /// Bytes of batches read.
+    total: usize,
+    /// Whether any partition answered with an error (which ends the wait at once).
+    errors: bool,
+}
+
+fn read_all(broker: &Broker, req: &FetchRequest, version: i16, max_total: usize) -> ReadPass {
+    let mut pass = ReadPass {
+        responses: Vec::with_capacity(req.topics.len()),
+        watches: Vec::new(),
+        total: 0,
+        errors: false,
+    };
+    for topic in &req.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let answer = PartitionData::default()
+                .with_partition_index(wanted.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_records(Some(Bytes::new()));
+            let partition = match broker.partition(topic.topic.as_str(), wanted.partition) {
+                Ok(p) => p,
+                Err(e) => {
+                    pass.errors = true;
+                    partitions.push(answer.with_error_code(error_code(&e)));
+                    continue;
+                }
+            };
+            pass.watches.push(partition.watch_high_watermark());
+            let log = &partition.log;
+            let high_watermark = log.high_watermark();
+            let mut answer = answer
+                .with_high_watermark(high_watermark)
+                .with_last_stable_offset(high_watermark);
+            if version >= 5 {
+                answer = answer.with_log_start_offset(log.log_start_offset());
+            }
+            let budget = usize::try_from(wanted.partition_max_bytes)
+                .unwrap_or(0)
+                .min(max_total.saturating_sub(pass.total));
+            if budget == 0 && pass.total > 0 {
+                partitions.push(answer);
+                continue;
+            }
+            match broker.read(&partition, wanted.fetch_offset, budget.max(1)) {
+                Ok(read) => {
+                    pass.total += read.batches.len();
+                    partitions.push(answer.with_records(Some(read.batches)));
+                }
+                Err(e) => {
+                    pass.errors = true;
+                    partitions.push(answer.with_error_code(error_code(&e)));
+                }
+            }
+        }
+        pass.responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_partitions(partitions),
+        );
+    }
+    pass
 }

@@ -4,6 +4,7 @@
 //! Topics asked for by name are auto-created when the client allows it (v4+) and the broker
 //! is configured to.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
-use super::{Close, Request, str_bytes};
+use super::{Close, Request, str_bytes, topic_or_auto_create};
 use crate::kafka::errors::error_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
@@ -36,14 +37,18 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
             }
         }
         Some(list) => {
+            // Topics asked for by id (v10+) are found through one map, built on first need.
+            let mut by_id: Option<HashMap<_, _>> = None;
             for wanted in list {
                 let found = match &wanted.name {
-                    Some(name) => lookup(request.context, name.as_str(), allow_auto_create),
+                    Some(name) => lookup(request.context, name.as_str(), allow_auto_create).await,
                     None if request.version < 10 => Ok(None),
-                    None => Ok(broker
-                        .topics()
-                        .into_iter()
-                        .find(|t| t.id == wanted.topic_id)),
+                    None => Ok(by_id
+                        .get_or_insert_with(|| {
+                            broker.topics().into_iter().map(|t| (t.id, t)).collect()
+                        })
+                        .get(&wanted.topic_id)
+                        .cloned()),
                 };
                 let entry = match found {
                     Ok(Some(topic)) => describe(&topic, node, request.version),
@@ -84,16 +89,15 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     request.respond(&response)
 }
 
-fn lookup(
+async fn lookup(
     context: &crate::kafka::Context,
     name: &str,
     auto_create: bool,
 ) -> Result<Option<Arc<Topic>>, i16> {
     validate_topic_name(name).map_err(|e| error_code(&e))?;
     if auto_create {
-        context
-            .broker
-            .topic_or_auto_create(name)
+        topic_or_auto_create(context, name)
+            .await
             .map_err(|e| error_code(&e))
     } else {
         Ok(context.broker.topic(name))

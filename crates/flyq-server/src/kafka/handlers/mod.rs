@@ -28,7 +28,10 @@ pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod sync_group;
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
+use flyq_broker::{BrokerError, Topic};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -107,6 +110,26 @@ pub(crate) fn config_map<'a>(
     pairs
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value?.as_str().to_owned())))
         .collect()
+}
+
+/// A topic by name, auto-created when it does not exist and the broker allows it. Creating
+/// makes directories and files, so it runs on a blocking thread; the common case, a topic
+/// that exists, is answered without leaving the async worker.
+pub(crate) async fn topic_or_auto_create(
+    context: &Context,
+    name: &str,
+) -> Result<Option<Arc<Topic>>, BrokerError> {
+    if let Some(topic) = context.broker.topic(name) {
+        return Ok(Some(topic));
+    }
+    let broker = Arc::clone(&context.broker);
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || broker.topic_or_auto_create(&name))
+        .await
+        .map_err(|e| BrokerError::Metadata {
+            context: "creating a topic".into(),
+            source: std::io::Error::other(e),
+        })?
 }
 
 /// A string for a response field.
