@@ -190,6 +190,7 @@ fn open_topic(
     for index in 0..record.partitions {
         let dir = partition_dir(&config.data_dir, &record.name, index);
         let log = Arc::new(Log::open(&dir, log_config.clone(), Arc::clone(env))?);
+        report_recovery(&record.name, index, log.recovery_report());
         flusher.register(&log);
         partitions.push(Arc::new(Partition::new(Arc::clone(&name), index, log)));
     }
@@ -199,6 +200,27 @@ fn open_topic(
         configs: record.configs.clone(),
         partitions,
     }))
+}
+
+/// One line per partition that recovery had to change or fence (the storage engine has logged
+/// the details by file already; this names the topic and partition).
+fn report_recovery(topic: &str, partition: i32, report: &flyq_log::RecoveryReport) {
+    if let Some(cut) = &report.truncation {
+        tracing::warn!(
+            target: "flyq::broker", topic, partition,
+            first_dropped_offset = cut.first_dropped_offset, bytes_dropped = cut.bytes_dropped,
+            segments_removed = cut.segments_removed.len(), reason = %cut.reason,
+            "recovery truncated a torn tail (data not yet fsynced when the process stopped)"
+        );
+    }
+    if let Some(damage) = &report.corruption {
+        tracing::error!(
+            target: "flyq::broker", topic, partition,
+            segment_base_offset = damage.segment_base_offset, position = damage.position,
+            detail = %damage.detail,
+            "partition fenced: durable data is damaged; reads stop before it and writes are refused (inspect with `flyq log check`)"
+        );
+    }
 }
 
 impl Broker {

@@ -47,8 +47,16 @@ pub fn log_config_for(defaults: &LogConfig, configs: &TopicConfigs) -> Result<Lo
             "index.interval.bytes" => config.index_interval_bytes = parse(key, value)?,
             "max.message.bytes" => config.max_batch_bytes = parse(key, value)?,
             "flush.messages" => {
+                // Kafka's range: at least 1; its default, i64::MAX, means "never by count".
                 let n: i64 = parse(key, value)?;
-                config.flush.messages = (n > 0 && n < i64::MAX).then_some(n as u64);
+                if n < 1 {
+                    return Err(BrokerError::InvalidConfig {
+                        key: key.clone(),
+                        value: value.clone(),
+                        reason: "must be at least 1".into(),
+                    });
+                }
+                config.flush.messages = (n < i64::MAX).then_some(n as u64);
             }
             "flush.ms" => {
                 let interval = millis(key, value)?;

@@ -25,6 +25,29 @@ pub struct Partition {
     high_watermark: watch::Sender<i64>,
     /// Idempotent-producer state, rebuilt from the log on the first idempotent append.
     producers: Mutex<Option<ProducerStates>>,
+    traffic: Traffic,
+}
+
+/// Per-topic traffic counters (`flyq_topic_*_total{topic}`). Every partition of a topic holds
+/// handles to the same counters, resolved once here rather than looked up per request.
+#[derive(Debug)]
+struct Traffic {
+    bytes_in: metrics::Counter,
+    records_in: metrics::Counter,
+    bytes_out: metrics::Counter,
+    records_out: metrics::Counter,
+}
+
+impl Traffic {
+    fn new(topic: &str) -> Self {
+        let topic = topic.to_owned();
+        Self {
+            bytes_in: metrics::counter!("flyq_topic_bytes_in_total", "topic" => topic.clone()),
+            records_in: metrics::counter!("flyq_topic_records_in_total", "topic" => topic.clone()),
+            bytes_out: metrics::counter!("flyq_topic_bytes_out_total", "topic" => topic.clone()),
+            records_out: metrics::counter!("flyq_topic_records_out_total", "topic" => topic),
+        }
+    }
 }
 
 impl Partition {
@@ -33,6 +56,7 @@ impl Partition {
         // A single node has led every partition since it was created: leader epoch 0.
         log.set_leader_epoch(LEADER_EPOCH);
         Self {
+            traffic: Traffic::new(&topic),
             topic,
             index,
             log,
@@ -84,6 +108,10 @@ impl Partition {
                 }
             }
         };
+        self.traffic.bytes_in.increment(batch.len() as u64);
+        self.traffic
+            .records_in
+            .increment(u64::try_from(info.record_count).unwrap_or(0));
         let high_watermark = self.log.set_high_watermark(info.last_offset + 1);
         self.high_watermark.send_if_modified(|current| {
             let advanced = high_watermark > *current;
@@ -91,6 +119,15 @@ impl Partition {
             advanced
         });
         Ok(info)
+    }
+
+    /// Counts a read served to a consumer: `bytes` of batches, taking it from `from` to
+    /// `next_offset`.
+    pub fn record_fetched(&self, bytes: usize, from: i64, next_offset: i64) {
+        self.traffic.bytes_out.increment(bytes as u64);
+        self.traffic
+            .records_out
+            .increment(u64::try_from(next_offset - from).unwrap_or(0));
     }
 
     /// Producer state from the batch headers of the active segment (older producers are

@@ -496,9 +496,12 @@ impl Log {
             }
         }
         if let Some(file) = file {
+            let started = std::time::Instant::now();
             file.sync_data()
                 .context(|| format!("syncing {}", segment.log_path().display()))
                 .map_err(|e| self.poison_with(e))?;
+            metrics::histogram!("flyq_log_fsync_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
         }
         // The data is durable now whatever happens to the index entries: if writing them fails
         // for lack of space they stay in memory and recovery would just scan further.

@@ -1,8 +1,13 @@
-//! `flyq`: the FlyQ binary. `flyq serve` runs a broker; `flyq log check|dump` inspect
-//! partition logs on disk. The client CLI (topics, produce, consume, ...) lands here too.
+//! `flyq`: the FlyQ binary. `flyq serve` runs a broker; `flyq config check` validates a config
+//! file; `flyq log check|dump` inspect partition logs on disk. The client CLI (topics,
+//! produce, consume, ...) lands here too.
 
+mod config;
 mod log_tools;
+mod logging;
 mod serve;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -18,24 +23,47 @@ struct Cli {
 enum Command {
     /// Run a broker (Kafka protocol on 127.0.0.1:9092, data in ./flyq-data by default).
     Serve(serve::ServeArgs),
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Inspect and check partition log directories on disk.
     #[command(subcommand)]
     Log(log_tools::LogCommand),
 }
 
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file (with any FLYQ_* variables applied) and print the effective
+    /// config, every key included.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args).map(|()| std::process::ExitCode::SUCCESS),
-        Command::Log(command) => log_tools::run(command),
+        Command::Serve(args) => args
+            .resolve()
+            .and_then(|config| {
+                logging::init(&config.log.level, config.log.format)?;
+                serve::run(config)
+            })
+            .map(|()| std::process::ExitCode::SUCCESS),
+        Command::Config(ConfigCommand::Check { file }) => {
+            config::Config::load(Some(&file), |name| std::env::var(name).ok())
+                .and_then(|config| config.validate().map(|()| config))
+                .and_then(|config| config.to_toml())
+                .map(|text| {
+                    print!("{text}");
+                    std::process::ExitCode::SUCCESS
+                })
+        }
+        Command::Log(command) => {
+            logging::init_for_tools();
+            log_tools::run(command)
+        }
     };
     match result {
         Ok(code) => code,

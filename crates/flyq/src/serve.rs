@@ -1,72 +1,123 @@
-//! `flyq serve`: runs a broker. With no flags it keeps its data in `./flyq-data` and listens
-//! for Kafka clients on 127.0.0.1:9092.
+//! `flyq serve`: runs a broker. With no configuration it keeps its data in `./flyq-data` and
+//! listens for Kafka clients on 127.0.0.1:9092; a config file, `FLYQ_*` variables and these
+//! flags change that (see [`crate::config`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use flyq_broker::{Broker, BrokerConfig};
-use flyq_server::kafka::{self, KafkaConfig};
+use flyq_broker::Broker;
+use flyq_server::kafka;
 
-/// Options of `flyq serve`.
+use crate::config::units::Span;
+use crate::config::{Config, LogFormat};
+
+/// Options of `flyq serve`. Each overrides the config file and the `FLYQ_*` variables.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where topics and metadata are kept.
-    #[arg(long, env = "FLYQ_DATA_DIR", default_value = "flyq-data")]
-    data_dir: PathBuf,
-    /// Address the Kafka listener binds (port 0 picks a free port).
-    #[arg(long, env = "FLYQ_KAFKA_ADDR", default_value = "127.0.0.1:9092")]
-    kafka_addr: SocketAddr,
-    /// Address clients are told to connect to (default: the bound address).
-    #[arg(long, env = "FLYQ_ADVERTISED_ADDR")]
-    advertised_addr: Option<SocketAddr>,
+    /// A TOML config file (config/flyq.toml lists every key with its default).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where topics and metadata are kept [default: flyq-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// This node's id [default: 1].
+    #[arg(long)]
+    node_id: Option<i32>,
+    /// Address the Kafka listener binds; port 0 picks a free port [default: 127.0.0.1:9092].
+    #[arg(long, value_name = "HOST:PORT")]
+    kafka_addr: Option<SocketAddr>,
+    /// host:port clients are told to connect to [default: the bound address].
+    #[arg(long, value_name = "HOST:PORT")]
+    advertised_addr: Option<String>,
     /// Do not create topics when clients produce to or ask for unknown ones.
     #[arg(long)]
     no_auto_create_topics: bool,
-    /// Most client connections open at once.
-    #[arg(long, env = "FLYQ_MAX_CONNECTIONS", default_value_t = 10_000)]
-    max_connections: usize,
-    /// Once a request starts arriving, the rest must arrive within this many milliseconds.
-    #[arg(long, env = "FLYQ_REQUEST_READ_TIMEOUT_MS", default_value_t = 30_000)]
-    request_read_timeout_ms: u64,
+    /// Most client connections open at once [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Once a request starts arriving, the rest must arrive within this [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    request_read_timeout: Option<Span>,
+    /// Log filter: a level or tracing directives [default: RUST_LOG, else info].
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Log line format [default: text].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
-/// Runs the broker until SIGTERM or Ctrl-C.
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+impl ServeArgs {
+    /// The effective config: the file, then `FLYQ_*` variables, then these flags; validated.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref(), |name| std::env::var(name).ok())?;
+        set(&mut config.data_dir, &self.data_dir);
+        set(&mut config.node_id, &self.node_id);
+        set(&mut config.kafka.addr, &self.kafka_addr);
+        if self.advertised_addr.is_some() {
+            config.kafka.advertised_addr = self.advertised_addr.clone();
+        }
+        set(&mut config.kafka.max_connections, &self.max_connections);
+        set(
+            &mut config.kafka.request_read_timeout,
+            &self.request_read_timeout,
+        );
+        set(&mut config.log.format, &self.log_format);
+        if self.no_auto_create_topics {
+            config.topics.auto_create = false;
+        }
+        // The log filter: this flag, else RUST_LOG, else the config's.
+        if let Some(level) = self
+            .log_level
+            .clone()
+            .or_else(|| std::env::var("RUST_LOG").ok())
+        {
+            config.log.level = level;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Overrides `target` with a flag's value, if the flag was given.
+fn set<T: Clone>(target: &mut T, flag: &Option<T>) {
+    if let Some(value) = flag {
+        *target = value.clone();
+    }
+}
+
+/// Runs the broker with `config` until SIGTERM or Ctrl-C.
+pub fn run(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("flyq-worker")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(config))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = BrokerConfig::new(&args.data_dir);
-    config.auto_create_topics = !args.no_auto_create_topics;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let broker_config = config.broker_config()?;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
         .await
         .context("opening the broker")?
-        .with_context(|| format!("opening the data directory {}", args.data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(args.kafka_addr)
+        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.kafka.addr)
         .await
-        .with_context(|| format!("binding the Kafka listener to {}", args.kafka_addr))?;
+        .with_context(|| format!("binding the Kafka listener to {}", config.kafka.addr))?;
     let bound = listener.local_addr().context("reading the bound address")?;
-    let advertised = args.advertised_addr.unwrap_or(bound);
+    let kafka_config = config.kafka_config(bound)?;
+    let (advertised_host, advertised_port) = &kafka_config.advertised;
     tracing::info!(
         target: "flyq",
         version = env!("CARGO_PKG_VERSION"),
         node_id = broker.node_id(),
-        data_dir = %args.data_dir.display(),
+        data_dir = %config.data_dir.display(),
         kafka = %bound,
-        advertised = %advertised,
+        advertised = %format!("{advertised_host}:{advertised_port}"),
         "flyq listening"
     );
-    let mut kafka_config = KafkaConfig::new(advertised);
-    kafka_config.request_read_timeout =
-        std::time::Duration::from_millis(args.request_read_timeout_ms);
-    kafka_config.max_connections = args.max_connections.max(1);
     kafka::serve(
         listener,
         std::sync::Arc::clone(&broker),

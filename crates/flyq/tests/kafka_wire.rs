@@ -133,7 +133,7 @@ impl DecodeV0 for ResponseHeader {
 #[test]
 fn hostile_frames_close_the_connection_and_others_are_still_served() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &["--request-read-timeout-ms", "300"]);
+    let flyq = Flyq::start(dir.path(), &["--request-read-timeout", "300ms"]);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         // N1 #1: a 2 GiB frame announced: closed without allocating it.
         ("huge length", 0x7fff_ffffi32.to_be_bytes().to_vec()),
@@ -491,7 +491,7 @@ fn connections_beyond_the_limit_are_closed_and_slow_requests_time_out() {
     let dir = tempfile::tempdir().unwrap();
     let flyq = Flyq::start(
         dir.path(),
-        &["--max-connections", "3", "--request-read-timeout-ms", "300"],
+        &["--max-connections", "3", "--request-read-timeout", "300ms"],
     );
     let mut held: Vec<Conn> = (0..3).map(|_| Conn::open(flyq.addr)).collect();
     for conn in &mut held {
@@ -512,7 +512,7 @@ fn connections_beyond_the_limit_are_closed_and_slow_requests_time_out() {
     // N1 #18 (small): 50 connections start a request and go silent; each is closed at the read
     // timeout while other clients keep being served.
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &["--request-read-timeout-ms", "300"]);
+    let flyq = Flyq::start(dir.path(), &["--request-read-timeout", "300ms"]);
     let mut slow: Vec<Conn> = (0..50).map(|_| Conn::open(flyq.addr)).collect();
     for conn in &mut slow {
         conn.send_raw(&[0]);

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::handlers::{self, Close, Request};
-use super::{Context, frame, versions};
+use super::{Context, frame, metrics, versions};
 
 /// Serves one connection until the peer leaves, sends something unacceptable, or the
 /// listener shuts down (between requests).
@@ -36,7 +36,10 @@ pub(crate) async fn run(
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
-                tracing::warn!(target: "flyq::kafka", %peer, error = %e, "closing connection: bad frame");
+                metrics::count_error("BadFrame");
+                if let Some(suppressed) = context.problems.admit() {
+                    tracing::warn!(target: "flyq::kafka", %peer, error = %e, suppressed, "closing connection: bad frame");
+                }
                 break;
             }
         };
@@ -49,7 +52,10 @@ pub(crate) async fn run(
             }
             Ok(None) => {}
             Err(Close(reason)) => {
-                tracing::warn!(target: "flyq::kafka", %peer, %reason, "closing connection");
+                metrics::count_error("MalformedRequest");
+                if let Some(suppressed) = context.problems.admit() {
+                    tracing::warn!(target: "flyq::kafka", %peer, %reason, suppressed, "closing connection");
+                }
                 break;
             }
         }
@@ -92,6 +98,11 @@ async fn dispatch(
         peer,
         body: frame,
     };
+    context.metrics.observe(key, handle(key, request)).await
+}
+
+/// Runs the handler of `key`'s API.
+async fn handle(key: ApiKey, request: Request<'_>) -> Result<Option<Bytes>, Close> {
     match key {
         ApiKey::ApiVersions => handlers::api_versions::handle(request).await,
         ApiKey::Metadata => handlers::metadata::handle(request).await,

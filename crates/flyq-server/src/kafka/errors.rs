@@ -19,6 +19,7 @@ pub(crate) fn error_code(error: &BrokerError) -> i16 {
         BrokerError::Log(log) => return log_error_code(log),
         BrokerError::Metadata { .. } => ResponseError::UnknownServerError,
     };
+    super::metrics::count_response_error(code);
     code.code()
 }
 
@@ -37,5 +38,6 @@ pub(crate) fn log_error_code(error: &LogError) -> i16 {
         | LogError::CorruptSegment { .. } => ResponseError::KafkaStorageError,
         LogError::Config(_) => ResponseError::InvalidConfig,
     };
+    super::metrics::count_response_error(code);
     code.code()
 }

@@ -11,6 +11,8 @@ mod connection;
 mod errors;
 mod frame;
 mod handlers;
+mod metrics;
+mod problem_log;
 mod versions;
 
 use std::future::Future;
@@ -63,6 +65,9 @@ impl KafkaConfig {
 pub(crate) struct Context {
     pub broker: Arc<Broker>,
     pub config: KafkaConfig,
+    pub metrics: metrics::ListenerMetrics,
+    /// Rate limit for lines about misbehaving connections.
+    pub problems: problem_log::ProblemLog,
 }
 
 /// Serves Kafka clients on `listener` until `shutdown` resolves; then stops accepting, lets
@@ -75,9 +80,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    let mut refused = 0u64;
     broker.groups().start_ticker();
-    let context = Arc::new(Context { broker, config });
+    let context = Arc::new(Context {
+        broker,
+        config,
+        metrics: metrics::ListenerMetrics::new(),
+        problems: problem_log::ProblemLog::new(),
+    });
     let (closing_tx, closing) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -86,19 +95,20 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        // Over the limit: close at once. Log the first and then every 1,000th,
-                        // so a flood cannot fill the disk.
-                        refused += 1;
-                        if refused % 1000 == 1 {
-                            tracing::warn!(target: "flyq::kafka", %peer, refused, "connection limit reached; closing new connections");
+                        // Over the limit: close at once.
+                        context.metrics.refused.increment(1);
+                        if let Some(suppressed) = context.problems.admit() {
+                            tracing::warn!(target: "flyq::kafka", %peer, suppressed, "connection limit reached; closing a new connection");
                         }
                         drop(stream);
                         continue;
                     };
                     let context = Arc::clone(&context);
                     let closing = closing.clone();
+                    context.metrics.connections.increment(1.0);
                     connections.spawn(async move {
-                        connection::run(stream, peer, context, closing).await;
+                        connection::run(stream, peer, Arc::clone(&context), closing).await;
+                        context.metrics.connections.decrement(1.0);
                         drop(slot);
                     });
                 }

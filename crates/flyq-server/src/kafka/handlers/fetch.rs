@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flyq_broker::Broker;
+use flyq_broker::{Broker, Partition};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::sync::watch;
@@ -45,6 +45,9 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         // capped, or it could never be met and every append would wake a pointless re-read.
         let enough = pass.total >= min_bytes.min(max_total);
         if enough || pass.errors || now >= deadline || pass.watches.is_empty() {
+            for (partition, bytes, from, next_offset) in &pass.served {
+                partition.record_fetched(*bytes, *from, *next_offset);
+            }
             return request.respond(&FetchResponse::default().with_responses(pass.responses));
         }
         Broker::wait_for_data(pass.watches, deadline - now).await;
@@ -61,6 +64,9 @@ struct ReadPass {
     total: usize,
     /// Whether any partition answered with an error (which ends the wait at once).
     errors: bool,
+    /// What each partition read: bytes, from which offset, to which. Counted in the traffic
+    /// metrics only if this pass is the one answered.
+    served: Vec<(Arc<Partition>, usize, i64, i64)>,
 }
 
 fn read_all(broker: &Broker, req: &FetchRequest, version: i16, max_total: usize) -> ReadPass {
@@ -69,6 +75,7 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16, max_total: usize)
         watches: Vec::new(),
         total: 0,
         errors: false,
+        served: Vec::new(),
     };
     for topic in &req.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -105,6 +112,12 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16, max_total: usize)
             match broker.read(&partition, wanted.fetch_offset, budget.max(1)) {
                 Ok(read) => {
                     pass.total += read.batches.len();
+                    pass.served.push((
+                        Arc::clone(&partition),
+                        read.batches.len(),
+                        wanted.fetch_offset,
+                        read.next_offset,
+                    ));
                     partitions.push(answer.with_records(Some(read.batches)));
                 }
                 Err(e) => {
