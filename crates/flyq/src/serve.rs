@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// host:port clients are told to connect to [default: the bound address].
     #[arg(long, value_name = "HOST:PORT")]
     advertised_addr: Option<String>,
+    /// Address the HTTP listener (health, metrics, admin API) binds [default: 127.0.0.1:9644].
+    #[arg(long, value_name = "HOST:PORT")]
+    http_addr: Option<SocketAddr>,
     /// Do not create topics when clients produce to or ask for unknown ones.
     #[arg(long)]
     no_auto_create_topics: bool,
@@ -55,6 +58,7 @@ impl ServeArgs {
         set(&mut config.data_dir, &self.data_dir);
         set(&mut config.node_id, &self.node_id);
         set(&mut config.kafka.addr, &self.kafka_addr);
+        set(&mut config.http.addr, &self.http_addr);
         if self.advertised_addr.is_some() {
             config.kafka.advertised_addr = self.advertised_addr.clone();
         }
