@@ -1,5 +1,10 @@
-//! `flyq serve`: runs a broker. With no flags it keeps its data in `./flyq-data` and listens
-//! for Kafka clients on 127.0.0.1:9092.
+//! `flyq serve`: runs a broker. With no flags it keeps its data in `./flyq-data`, listens
+//! for Kafka clients on 127.0.0.1:9092 and serves the HTTP operator API (health, metrics,
+//! admin) on 127.0.0.1:9644.
+//!
+//! The HTTP listener starts first, before storage is recovered, so liveness probes answer
+//! during a long recovery while readiness stays 503; readiness turns 503 again as soon as
+//! shutdown begins, before the Kafka listener drains.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +12,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use flyq_broker::{Broker, BrokerConfig};
+use flyq_http::{HttpState, Phase};
 use flyq_server::kafka::{self, KafkaConfig};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Options of `flyq serve`.
 #[derive(Debug, Args)]
@@ -18,6 +25,10 @@ pub struct ServeArgs {
     /// Address the Kafka listener binds (port 0 picks a free port).
     #[arg(long, env = "FLYQ_KAFKA_ADDR", default_value = "127.0.0.1:9092")]
     kafka_addr: SocketAddr,
+    /// Address the HTTP API (health probes, /metrics, admin API) binds (port 0 picks a free
+    /// port).
+    #[arg(long, env = "FLYQ_HTTP_ADDR", default_value = "127.0.0.1:9644")]
+    http_addr: SocketAddr,
     /// Address clients are told to connect to (default: the bound address).
     #[arg(long, env = "FLYQ_ADVERTISED_ADDR")]
     advertised_addr: Option<SocketAddr>,
@@ -42,9 +53,45 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
+/// How often the metrics recorder folds histogram samples into its buckets.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Installs the Prometheus recorder as the global `metrics` recorder, with its upkeep task.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    flyq_http::describe_metrics();
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            interval.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = BrokerConfig::new(&args.data_dir);
     config.auto_create_topics = !args.no_auto_create_topics;
+    let http = HttpState::new(
+        config.node_id,
+        args.data_dir.clone(),
+        Some(install_metrics()?),
+    );
+    let http_listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP listener to {}", args.http_addr))?;
+    let http_bound = http_listener
+        .local_addr()
+        .context("reading the bound HTTP address")?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = tokio::spawn(flyq_http::serve(http_listener, http.clone(), async {
+        let _ = http_stopped.await;
+    }));
+    tracing::info!(target: "flyq", http = %http_bound, "HTTP API listening; opening storage");
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await
         .context("opening the broker")?
@@ -61,17 +108,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir = %args.data_dir.display(),
         kafka = %bound,
         advertised = %advertised,
+        http = %http_bound,
         "flyq listening"
     );
     let mut kafka_config = KafkaConfig::new(advertised);
     kafka_config.request_read_timeout =
         std::time::Duration::from_millis(args.request_read_timeout_ms);
     kafka_config.max_connections = args.max_connections.max(1);
+    http.attach(
+        std::sync::Arc::clone(&broker),
+        kafka_config.advertised.clone(),
+    );
+    // The Kafka listener is bound: clients that connect now queue until the accept loop
+    // below takes them, so the broker is ready.
+    http.set_phase(Phase::Ready);
+    let stopping = {
+        let http = http.clone();
+        async move {
+            shutdown_signal().await;
+            http.set_phase(Phase::Stopping);
+        }
+    };
     kafka::serve(
         listener,
         std::sync::Arc::clone(&broker),
         kafka_config,
-        shutdown_signal(),
+        stopping,
     )
     .await
     .context("serving Kafka clients")?;
@@ -80,6 +142,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("flushing logs")?
         .context("flushing logs")?;
+    let _ = stop_http.send(());
+    match http_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(target: "flyq", error = %e, "the HTTP API failed"),
+        Err(e) => tracing::warn!(target: "flyq", error = %e, "the HTTP API task failed"),
+    }
     tracing::info!(target: "flyq", "stopped");
     Ok(())
 }
