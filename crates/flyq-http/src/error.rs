@@ -54,6 +54,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 404 for a topic that does not exist.
+    pub fn unknown_topic(name: &str) -> Self {
+        Self::not_found("topic_not_found", format!("unknown topic {name}"))
+    }
+
     /// 409: the request conflicts with the current state.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)

@@ -60,3 +60,52 @@ pub(crate) async fn detail(State(state): State<HttpState>) -> (StatusCode, Json<
     };
     (status, Json(health))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::routes::router;
+    use crate::state::{HttpState, Phase};
+
+    async fn status(state: &HttpState, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn live_at_once_ready_only_in_the_ready_phase() {
+        let state = HttpState::new(1, "data".into(), None);
+        assert_eq!(status(&state, "/health/live").await.0, StatusCode::OK);
+        let (code, body) = status(&state, "/health").await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains(r#""status":"starting""#) && body.contains(r#""recovered":false"#));
+        // The admin API waits for the broker.
+        let (code, body) = status(&state, "/api/v1/topics").await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains(r#""code":"not_ready""#), "{body}");
+        for (phase, expected) in [
+            (Phase::Starting, StatusCode::SERVICE_UNAVAILABLE),
+            (Phase::Ready, StatusCode::OK),
+            (Phase::Stopping, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            state.set_phase(phase);
+            assert_eq!(
+                status(&state, "/health/ready").await.0,
+                expected,
+                "{phase:?}"
+            );
+            assert_eq!(status(&state, "/health").await.0, expected, "{phase:?}");
+            assert_eq!(status(&state, "/health/live").await.0, StatusCode::OK);
+        }
+    }
+}

@@ -150,6 +150,10 @@ fn browse(
     from: Option<i64>,
     limit: usize,
 ) -> ApiResult<RecordPage> {
+    // An unknown topic is its own 404, not an unknown partition of it.
+    broker
+        .topic(topic)
+        .ok_or_else(|| ApiError::unknown_topic(topic))?;
     let partition = broker.partition(topic, index)?;
     let log = &partition.log;
     let (start, high_watermark) = (log.log_start_offset(), log.high_watermark());

@@ -105,13 +105,11 @@ fn detail(broker: &Broker, topic: &Topic) -> Result<TopicDetail, BrokerError> {
     })
 }
 
-fn unknown_topic(name: &str) -> ApiError {
-    ApiError::not_found("topic_not_found", format!("unknown topic {name}"))
-}
-
 /// The topic's description as it is now.
 fn describe_now(broker: &Broker, name: &str) -> ApiResult<TopicDetail> {
-    let topic = broker.topic(name).ok_or_else(|| unknown_topic(name))?;
+    let topic = broker
+        .topic(name)
+        .ok_or_else(|| ApiError::unknown_topic(name))?;
     Ok(detail(broker, &topic)?)
 }
 
@@ -177,7 +175,9 @@ pub(crate) async fn alter_configs(
             format!("at most {MAX_CONFIG_CHANGES} changes per request"),
         ));
     }
-    let topic = broker.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    let topic = broker
+        .topic(&name)
+        .ok_or_else(|| ApiError::unknown_topic(&name))?;
     let mut configs: TopicConfigs = topic.configs.clone();
     for key in &changes.delete {
         configs.remove(key);

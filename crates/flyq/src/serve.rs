@@ -101,6 +101,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding the Kafka listener to {}", args.kafka_addr))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let advertised = args.advertised_addr.unwrap_or(bound);
+    let mut kafka_config = KafkaConfig::new(advertised);
+    kafka_config.request_read_timeout =
+        std::time::Duration::from_millis(args.request_read_timeout_ms);
+    kafka_config.max_connections = args.max_connections.max(1);
+    http.attach(
+        std::sync::Arc::clone(&broker),
+        kafka_config.advertised.clone(),
+    );
+    // The Kafka listener is bound: clients that connect now queue until the accept loop
+    // below takes them, so the broker is ready (before the log line that tests wait for).
+    http.set_phase(Phase::Ready);
     tracing::info!(
         target: "flyq",
         version = env!("CARGO_PKG_VERSION"),
@@ -111,17 +122,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http = %http_bound,
         "flyq listening"
     );
-    let mut kafka_config = KafkaConfig::new(advertised);
-    kafka_config.request_read_timeout =
-        std::time::Duration::from_millis(args.request_read_timeout_ms);
-    kafka_config.max_connections = args.max_connections.max(1);
-    http.attach(
-        std::sync::Arc::clone(&broker),
-        kafka_config.advertised.clone(),
-    );
-    // The Kafka listener is bound: clients that connect now queue until the accept loop
-    // below takes them, so the broker is ready.
-    http.set_phase(Phase::Ready);
     let stopping = {
         let http = http.clone();
         async move {
