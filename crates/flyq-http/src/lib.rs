@@ -15,6 +15,7 @@ mod decompress;
 mod error;
 mod groups;
 mod health;
+mod listener;
 mod metrics;
 mod openapi;
 mod records;
@@ -23,6 +24,7 @@ mod state;
 mod topics;
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -32,6 +34,11 @@ pub use openapi::OPENAPI_JSON;
 pub use routes::router;
 pub use state::{HttpState, Phase};
 
+/// Most HTTP connections open at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+/// A connection that sends nothing for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Serves the HTTP API on `listener` until `shutdown` resolves, then finishes the requests
 /// in flight and returns.
 pub async fn serve(
@@ -39,6 +46,7 @@ pub async fn serve(
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = listener::Bounded::new(listener, MAX_CONNECTIONS, IDLE_TIMEOUT);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
