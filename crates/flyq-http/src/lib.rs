@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
-pub use metrics::{REQUESTS_TOTAL, describe as describe_metrics};
+pub use metrics::{REQUEST_SECONDS, REQUESTS_TOTAL, describe as describe_metrics};
 pub use openapi::OPENAPI_JSON;
 pub use routes::router;
 pub use state::{HttpState, Phase};

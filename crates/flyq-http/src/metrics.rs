@@ -15,12 +15,19 @@ use crate::state::HttpState;
 
 /// Name of the request counter.
 pub const REQUESTS_TOTAL: &str = "flyq_http_requests_total";
+/// Name of the request latency histogram.
+pub const REQUEST_SECONDS: &str = "flyq_http_request_duration_seconds";
 
 /// Describes this crate's metrics to the recorder (call once after installing it).
 pub fn describe() {
     metrics::describe_counter!(
         REQUESTS_TOTAL,
         "HTTP requests answered, by method, route template and status"
+    );
+    metrics::describe_histogram!(
+        REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by method and route template"
     );
 }
 
@@ -40,8 +47,9 @@ pub(crate) async fn render(State(state): State<HttpState>) -> Result<Response, A
         .into_response())
 }
 
-/// Counts every request by method, route template and status.
+/// Counts and times every request by method, route template (and status).
 pub(crate) async fn count_requests(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     // Unmatched paths share one label: raw paths would let any client grow the label set.
     let route = request
         .extensions()
@@ -49,6 +57,8 @@ pub(crate) async fn count_requests(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = known_method(request.method());
     let response = next.run(request).await;
+    metrics::histogram!(REQUEST_SECONDS, "method" => method, "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
     metrics::counter!(
         REQUESTS_TOTAL,
         "method" => method,

@@ -818,6 +818,10 @@ fn metrics_count_requests_by_route_template() {
         "raw paths leaked into labels"
     );
     assert!(metrics.contains("# TYPE flyq_http_requests_total counter"));
+    assert!(
+        metrics.contains(r#"flyq_http_request_duration_seconds_count{method="GET",route="/api/v1/topics/{topic}"}"#),
+        "{metrics}"
+    );
 }
 
 #[test]
