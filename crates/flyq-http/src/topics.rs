@@ -2,8 +2,6 @@
 //! calls the Kafka handlers make (CreateTopics, DescribeConfigs, IncrementalAlterConfigs,
 //! CreatePartitions, DeleteTopics), so both APIs see one state.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use flyq_broker::{Broker, BrokerError, Topic, TopicConfigs};
@@ -128,7 +126,7 @@ pub(crate) struct NewTopic {
     /// The broker's default if absent.
     partitions: Option<i32>,
     #[serde(default)]
-    configs: BTreeMap<String, String>,
+    configs: TopicConfigs,
 }
 
 pub(crate) async fn create(
@@ -157,7 +155,7 @@ pub(crate) async fn create(
 pub(crate) struct ConfigChanges {
     /// Overrides to set, by Kafka name.
     #[serde(default)]
-    set: BTreeMap<String, String>,
+    set: TopicConfigs,
     /// Overrides to remove (back to the broker default).
     #[serde(default)]
     delete: Vec<String>,
@@ -175,16 +173,8 @@ pub(crate) async fn alter_configs(
             format!("at most {MAX_CONFIG_CHANGES} changes per request"),
         ));
     }
-    let topic = broker
-        .topic(&name)
-        .ok_or_else(|| ApiError::unknown_topic(&name))?;
-    let mut configs: TopicConfigs = topic.configs.clone();
-    for key in &changes.delete {
-        configs.remove(key);
-    }
-    configs.extend(changes.set);
     with_broker(broker, move |b| {
-        b.alter_topic_configs(&name, configs, false)?;
+        b.update_topic_configs(&name, &changes.set, &changes.delete, false)?;
         describe_now(b, &name)
     })
     .await
