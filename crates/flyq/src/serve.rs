@@ -53,6 +53,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
+/// How long shutdown waits for HTTP requests in flight.
+const HTTP_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How often the metrics recorder folds histogram samples into its buckets.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -143,10 +146,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("flushing logs")?
         .context("flushing logs")?;
     let _ = stop_http.send(());
-    match http_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(target: "flyq", error = %e, "the HTTP API failed"),
-        Err(e) => tracing::warn!(target: "flyq", error = %e, "the HTTP API task failed"),
+    // A client stalled mid-request must not hold the exit for long: after the grace period the
+    // runtime's shutdown drops its connection.
+    match tokio::time::timeout(HTTP_SHUTDOWN_GRACE, http_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(target: "flyq", error = %e, "the HTTP API failed"),
+        Ok(Err(e)) => tracing::warn!(target: "flyq", error = %e, "the HTTP API task failed"),
+        Err(_) => tracing::warn!(target: "flyq", "HTTP requests still open at exit; closing them"),
     }
     tracing::info!(target: "flyq", "stopped");
     Ok(())
