@@ -94,7 +94,8 @@ fn with_lag(
         .ok()
         .map(|p| p.log.high_watermark());
     OffsetLag {
-        lag: high_watermark.map(|hw| (hw - committed.offset).max(0)),
+        // Committed offsets are whatever clients sent: saturate rather than overflow.
+        lag: high_watermark.map(|hw| hw.saturating_sub(committed.offset).max(0)),
         topic,
         partition,
         committed_offset: committed.offset,
@@ -251,13 +252,15 @@ fn new_offsets(
         .map(|&index| {
             let log = &broker.partition(topic, index)?.log;
             let (start, end) = (log.log_start_offset(), log.high_watermark());
+            // Into start..=end without `clamp`, which would panic were the two ever crossed.
+            let within = |offset: i64| offset.min(end).max(start);
             let offset = match target {
                 Target::Earliest => start,
                 Target::Latest => end,
-                Target::Offset(n) => n.clamp(start, end),
+                Target::Offset(n) => within(n),
                 Target::Timestamp(ts) => log
                     .offset_for_timestamp(ts)?
-                    .map_or(end, |found| found.offset.clamp(start, end)),
+                    .map_or(end, |found| within(found.offset)),
             };
             Ok((index, offset))
         })
