@@ -22,13 +22,16 @@ class Flyq:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.addr = "127.0.0.1:0"
+        self.http = None
         self.proc = None
         self.log_lines = []
 
     def start(self):
         assert BINARY.exists(), f"{BINARY} is missing: build it with `cargo build -p flyq`"
         self.proc = subprocess.Popen(
-            [str(BINARY), "serve", "--data-dir", str(self.data_dir), "--kafka-addr", self.addr],
+            # The HTTP API on a free port: its default port would clash between brokers.
+            [str(BINARY), "serve", "--data-dir", str(self.data_dir), "--kafka-addr", self.addr,
+             "--http-addr", "127.0.0.1:0"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -39,9 +42,10 @@ class Flyq:
         def drain():
             for line in self.proc.stderr:
                 self.log_lines.append(line)
-                m = re.search(r"flyq listening .*kafka=(\S+)", line)
+                m = re.search(r"flyq listening .*kafka=(\S+).* http=(\S+)", line)
                 if m and not found.is_set():
                     self.addr = m.group(1)
+                    self.http = m.group(2)
                     found.set()
 
         threading.Thread(target=drain, daemon=True).start()

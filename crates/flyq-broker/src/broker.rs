@@ -507,9 +507,40 @@ impl Broker {
         configs: TopicConfigs,
         validate_only: bool,
     ) -> Result<()> {
+        self.change_topic_configs(name, validate_only, |_| configs)
+    }
+
+    /// Sets and deletes single config overrides, keeping the others (IncrementalAlterConfigs'
+    /// SET and DELETE; a key in both is set). The change is computed from the overrides as
+    /// they are under the metadata lock, so concurrent changes to other keys are not lost.
+    pub fn update_topic_configs(
+        &self,
+        name: &str,
+        set: &TopicConfigs,
+        delete: &[String],
+        validate_only: bool,
+    ) -> Result<()> {
+        self.change_topic_configs(name, validate_only, |current| {
+            let mut configs = current.clone();
+            for key in delete {
+                configs.remove(key);
+            }
+            configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            configs
+        })
+    }
+
+    /// Replaces a topic's overrides with `change(current overrides)`, validated, durably.
+    fn change_topic_configs(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&TopicConfigs) -> TopicConfigs,
+    ) -> Result<()> {
         refuse_internal(name)?;
         let mut image = self.image.lock();
         let index = topic_index(&image, name)?;
+        let configs = change(&image.topics[index].configs);
         let log_config = log_config_for(&self.config.log_defaults, &configs)?;
         if validate_only {
             return Ok(());
@@ -689,5 +720,45 @@ impl Broker {
         }
         let waits = watches.iter_mut().map(|w| Box::pin(w.changed()));
         let _ = tokio::time::timeout(timeout, futures::future::select_all(waits)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn update_topic_configs_sets_and_deletes_keys_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(BrokerConfig::new(dir.path())).unwrap();
+        let initial = [("retention.ms", "60000"), ("segment.ms", "1000")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        broker.create_topic("t", 1, initial).unwrap();
+        let set = [("retention.bytes".to_owned(), "1024".to_owned())].into();
+        broker
+            .update_topic_configs("t", &set, &["segment.ms".to_owned()], false)
+            .unwrap();
+        let configs = &broker.topic("t").unwrap().configs;
+        let expected: TopicConfigs = [
+            ("retention.bytes".to_owned(), "1024".to_owned()),
+            ("retention.ms".to_owned(), "60000".to_owned()),
+        ]
+        .into();
+        assert_eq!(configs, &expected);
+        // Validated like AlterConfigs; nothing changes on failure.
+        let bad = [("retention.ms".to_owned(), "soon".to_owned())].into();
+        assert!(matches!(
+            broker.update_topic_configs("t", &bad, &[], false),
+            Err(BrokerError::InvalidConfig { .. })
+        ));
+        assert_eq!(&broker.topic("t").unwrap().configs, &expected);
+        assert!(matches!(
+            broker.update_topic_configs("__consumer_offsets", &set, &[], false),
+            Err(BrokerError::InternalTopic(_))
+        ));
     }
 }

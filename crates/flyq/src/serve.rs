@@ -1,6 +1,11 @@
-//! `flyq serve`: runs a broker. With no configuration it keeps its data in `./flyq-data` and
-//! listens for Kafka clients on 127.0.0.1:9092; a config file, `FLYQ_*` variables and these
-//! flags change that (see [`crate::config`]).
+//! `flyq serve`: runs a broker. With no configuration it keeps its data in `./flyq-data`,
+//! listens for Kafka clients on 127.0.0.1:9092 and serves the HTTP operator API (health,
+//! metrics, admin) on 127.0.0.1:9644; a config file, `FLYQ_*` variables and these flags change
+//! that (see [`crate::config`]).
+//!
+//! The HTTP listener starts first, before storage is recovered, so liveness probes answer
+//! during a long recovery while readiness stays 503; readiness turns 503 again as soon as
+//! shutdown begins, before the Kafka listener drains.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +13,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use flyq_broker::Broker;
+use flyq_http::{HttpState, Phase};
 use flyq_server::kafka;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::units::Span;
 use crate::config::{Config, LogFormat};
@@ -101,8 +108,53 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
+/// How often the metrics recorder folds histogram samples into its buckets.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Histogram buckets, in seconds (every FlyQ histogram measures a duration): from 50 µs, where
+/// a produce to the page cache lands, to 30 s, a Fetch's longest wait.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the Prometheus recorder as the global `metrics` recorder, with its upkeep task.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .context("setting histogram buckets")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    flyq_http::describe_metrics();
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            interval.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let broker_config = config.broker_config()?;
+    let http = HttpState::new(
+        broker_config.node_id,
+        config.data_dir.clone(),
+        Some(install_metrics()?),
+    );
+    let http_listener = tokio::net::TcpListener::bind(config.http.addr)
+        .await
+        .with_context(|| format!("binding the HTTP listener to {}", config.http.addr))?;
+    let http_bound = http_listener
+        .local_addr()
+        .context("reading the bound HTTP address")?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = tokio::spawn(flyq_http::serve(http_listener, http.clone(), async {
+        let _ = http_stopped.await;
+    }));
+    tracing::info!(target: "flyq", http = %http_bound, "HTTP API listening; opening storage");
     let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
         .await
         .context("opening the broker")?
@@ -112,6 +164,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding the Kafka listener to {}", config.kafka.addr))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let kafka_config = config.kafka_config(bound)?;
+    http.attach(
+        std::sync::Arc::clone(&broker),
+        kafka_config.advertised.clone(),
+    );
+    // The Kafka listener is bound: clients that connect now queue until the accept loop
+    // below takes them, so the broker is ready (before the log line that tests wait for).
+    http.set_phase(Phase::Ready);
     let (advertised_host, advertised_port) = &kafka_config.advertised;
     tracing::info!(
         target: "flyq",
@@ -120,13 +179,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         kafka = %bound,
         advertised = %format!("{advertised_host}:{advertised_port}"),
+        http = %http_bound,
         "flyq listening"
     );
+    let stopping = {
+        let http = http.clone();
+        async move {
+            shutdown_signal().await;
+            http.set_phase(Phase::Stopping);
+        }
+    };
     kafka::serve(
         listener,
         std::sync::Arc::clone(&broker),
         kafka_config,
-        shutdown_signal(),
+        stopping,
     )
     .await
     .context("serving Kafka clients")?;
@@ -135,6 +202,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("flushing logs")?
         .context("flushing logs")?;
+    let _ = stop_http.send(());
+    match http_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(target: "flyq", error = %e, "the HTTP API failed"),
+        Err(e) => tracing::warn!(target: "flyq", error = %e, "the HTTP API task failed"),
+    }
     tracing::info!(target: "flyq", "stopped");
     Ok(())
 }

@@ -12,10 +12,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-/// A `flyq serve` process owned by a test; killed when dropped.
+/// A `flyq serve` process owned by a test; killed when dropped. Its HTTP API listens on a
+/// free port unless `extra` names `--http-addr` (the default port would clash between tests).
 pub struct Flyq {
     child: Child,
     pub addr: SocketAddr,
+    /// Where the HTTP API listens.
+    pub http: SocketAddr,
     pub data_dir: PathBuf,
     extra: Vec<String>,
 }
@@ -24,10 +27,11 @@ impl Flyq {
     /// Starts a broker on a free port with its data in `data_dir`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr) = spawn(data_dir, "127.0.0.1:0", &extra);
+        let (child, addr, http) = spawn(data_dir, "127.0.0.1:0", &extra);
         Self {
             child,
             addr,
+            http,
             data_dir: data_dir.to_path_buf(),
             extra,
         }
@@ -37,8 +41,9 @@ impl Flyq {
     pub fn kill9_and_restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        let (child, addr) = spawn(&self.data_dir, &self.addr.to_string(), &self.extra);
+        let (child, addr, http) = spawn(&self.data_dir, &self.addr.to_string(), &self.extra);
         self.child = child;
+        self.http = http;
         assert_eq!(addr, self.addr);
     }
 
@@ -72,12 +77,25 @@ impl Drop for Flyq {
     }
 }
 
-fn spawn(data_dir: &Path, addr: &str, extra: &[String]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flyq"))
+/// The value of `name=` in a log line.
+fn field(line: &str, name: &str) -> Option<String> {
+    line.split(&format!(" {name}="))
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+fn spawn(data_dir: &Path, addr: &str, extra: &[String]) -> (Child, SocketAddr, SocketAddr) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flyq"));
+    command
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--kafka-addr", addr])
+        .args(["--kafka-addr", addr]);
+    if !extra.iter().any(|a| a == "--http-addr") {
+        command.args(["--http-addr", "127.0.0.1:0"]);
+    }
+    let mut child = command
         .args(extra)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -92,12 +110,7 @@ fn spawn(data_dir: &Path, addr: &str, extra: &[String]) -> (Child, SocketAddr) {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             if !sent && line.contains("flyq listening") {
-                let addr = line
-                    .split("kafka=")
-                    .nth(1)
-                    .and_then(|s| s.split_whitespace().next())
-                    .map(str::to_owned);
-                let _ = tx.send(addr);
+                let _ = tx.send(field(&line, "kafka").zip(field(&line, "http")));
                 sent = true;
             }
             if std::env::var_os("FLYQ_TEST_ECHO").is_some() {
@@ -105,11 +118,11 @@ fn spawn(data_dir: &Path, addr: &str, extra: &[String]) -> (Child, SocketAddr) {
             }
         }
     });
-    let addr = rx
+    let (addr, http) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("flyq did not start")
-        .expect("no address in the log line");
-    (child, addr.parse().unwrap())
+        .expect("no addresses in the log line");
+    (child, addr.parse().unwrap(), http.parse().unwrap())
 }
 
 /// A raw connection speaking Kafka frames.

@@ -27,23 +27,15 @@ fn alter(
             "only topic configs can be altered".into(),
         ));
     }
-    let name = name.as_str();
-    let topic = broker.topic(name).ok_or_else(|| {
-        (
-            ResponseError::UnknownTopicOrPartition.code(),
-            format!("unknown topic {name}"),
-        )
-    })?;
-    let mut configs = topic.configs.clone();
+    let mut set = flyq_broker::TopicConfigs::new();
+    let mut delete = Vec::new();
     for change in changes {
         let key = change.name.as_str().to_owned();
         match (change.config_operation, &change.value) {
             (SET, Some(value)) => {
-                configs.insert(key, value.as_str().to_owned());
+                set.insert(key, value.as_str().to_owned());
             }
-            (DELETE, _) => {
-                configs.remove(&key);
-            }
+            (DELETE, _) => delete.push(key),
             (op, _) => {
                 return Err((
                     ResponseError::InvalidConfig.code(),
@@ -53,7 +45,7 @@ fn alter(
         }
     }
     broker
-        .alter_topic_configs(name, configs, validate_only)
+        .update_topic_configs(name.as_str(), &set, &delete, validate_only)
         .map_err(|e| (error_code(&e), e.to_string()))
 }
 
