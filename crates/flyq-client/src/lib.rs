@@ -9,6 +9,7 @@ mod connection;
 mod consumer;
 mod error;
 mod offsets;
+mod producer;
 mod types;
 mod versions;
 
@@ -20,4 +21,8 @@ pub use admin::{
 pub use config::ClientConfig;
 pub use error::{Error, Result};
 pub use kafka_protocol::error::ResponseError;
+pub use producer::{
+    Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    murmur2, partition_for_key,
+};
 pub use types::{Header, OffsetSpec, TopicPartition};

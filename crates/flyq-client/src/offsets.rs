@@ -57,6 +57,9 @@ where
     }
 }
 
+/// A leader's connection and the partitions to look up there, by topic.
+type LeaderRequest = (Arc<Connection>, BTreeMap<String, Vec<ListOffsetsPartition>>);
+
 /// Offset (and its record timestamp, -1 if none) of each partition per `spec`.
 pub(crate) async fn list_offsets(
     cluster: &Cluster,
@@ -69,10 +72,7 @@ async fn list_offsets_once(
     cluster: &Cluster,
     partitions: &[(TopicPartition, OffsetSpec)],
 ) -> Result<HashMap<TopicPartition, (i64, i64)>> {
-    let mut by_leader: BTreeMap<
-        i32,
-        (Arc<Connection>, BTreeMap<String, Vec<ListOffsetsPartition>>),
-    > = BTreeMap::new();
+    let mut by_leader: BTreeMap<i32, LeaderRequest> = BTreeMap::new();
     for (tp, spec) in partitions {
         let (node, conn) = cluster.leader(&tp.topic, tp.partition).await?;
         by_leader

@@ -1,0 +1,365 @@
+//! The record accumulator: per-partition queues of batches between `send` and the sender.
+//!
+//! `send` appends encoded records to the partition's open batch under one short lock; a batch
+//! is closed when full, when its linger expires, or on flush. The sender drains closed batches,
+//! at most one per partition per Produce request, assigning idempotence sequence numbers in
+//! queue order, so retried batches (re-inserted by sequence) go out before later ones.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+
+use super::batch::BatchBuilder;
+use super::partitioner::Rng;
+use super::{DeliveryFuture, ProducerConfig};
+use crate::cluster::Metadata;
+use crate::error::Error;
+use crate::types::Header;
+
+/// What a batch's records learn when it completes: (base offset, log append time or -1).
+pub(crate) type Outcome = Option<Result<(i64, i64), Error>>;
+
+/// A batch's contents: still raw (compressed and sealed by the request task, off the lock) or
+/// sealed bytes kept for retries.
+#[derive(Debug)]
+pub(crate) enum Body {
+    Raw(BatchBuilder),
+    Sealed(Bytes),
+}
+
+/// A batch that left the open slot.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) body: Body,
+    pub(crate) count: i32,
+    /// -1 until assigned (or always, without idempotence).
+    pub(crate) base_sequence: i32,
+    pub(crate) outcome: watch::Sender<Outcome>,
+    /// Buffer memory held until the batch completes.
+    _memory: Option<OwnedSemaphorePermit>,
+    pub(crate) created: Instant,
+    pub(crate) attempts: u32,
+    pub(crate) retry_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct OpenBatch {
+    builder: BatchBuilder,
+    created: Instant,
+    outcome: watch::Sender<Outcome>,
+    memory: Option<OwnedSemaphorePermit>,
+}
+
+impl OpenBatch {
+    fn close(self) -> Batch {
+        Batch {
+            count: self.builder.count(),
+            body: Body::Raw(self.builder),
+            base_sequence: -1,
+            outcome: self.outcome,
+            _memory: self.memory,
+            created: self.created,
+            attempts: 0,
+            retry_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct PartitionQueue {
+    open: Option<OpenBatch>,
+    ready: VecDeque<Batch>,
+    next_sequence: i32,
+}
+
+#[derive(Debug)]
+struct TopicQueues {
+    name: Arc<str>,
+    partitions: Vec<PartitionQueue>,
+    sticky: Option<i32>,
+}
+
+impl TopicQueues {
+    fn queue(&mut self, partition: i32) -> &mut PartitionQueue {
+        let index = usize::try_from(partition).unwrap_or(0);
+        if self.partitions.len() <= index {
+            self.partitions
+                .resize_with(index + 1, PartitionQueue::default);
+        }
+        &mut self.partitions[index]
+    }
+
+    /// Moves the open batch to the ready queue; a keyless sticky partition moves on.
+    fn close_open(&mut self, partition: i32, partitions: i32, rng: &mut Rng) {
+        let q = self.queue(partition);
+        if let Some(open) = q.open.take() {
+            q.ready.push_back(open.close());
+            if self.sticky == Some(partition) {
+                self.sticky = Some(rng.next_sticky(partitions, Some(partition)));
+            }
+        }
+    }
+}
+
+/// One batch on its way to a leader.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) batch: Batch,
+}
+
+/// A Produce request's worth of batches for one leader.
+pub(crate) struct Drained {
+    pub(crate) leader: i32,
+    pub(crate) batches: Vec<InFlight>,
+}
+
+/// What one pass of the sender found.
+pub(crate) struct Drain {
+    pub(crate) requests: Vec<Drained>,
+    /// When the sender must look again (earliest linger expiry or retry time).
+    pub(crate) next_wake: Option<Instant>,
+    /// Topics with batches whose leader is unknown.
+    pub(crate) unknown_leaders: Vec<String>,
+}
+
+/// Everything behind the accumulator lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    topics: HashMap<Arc<str>, TopicQueues>,
+    pub(crate) in_flight: HashMap<i32, usize>,
+    pub(crate) flushing: usize,
+    pub(crate) shutdown: bool,
+    rng: Rng,
+}
+
+/// A record ready to append (partitioning decided except for keyless sticky records).
+pub(crate) struct Append<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: Option<i32>,
+    pub(crate) partitions: i32,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a [Header],
+    pub(crate) size_bound: usize,
+    pub(crate) memory: OwnedSemaphorePermit,
+}
+
+/// What `append` did: the delivery future, whether a new batch started (one more unfinished
+/// batch) and whether a batch became ready (wake the sender).
+pub(crate) struct Appended {
+    pub(crate) delivery: DeliveryFuture,
+    pub(crate) new_batch: bool,
+    pub(crate) batch_ready: bool,
+}
+
+impl State {
+    pub(crate) fn new() -> Self {
+        Self {
+            topics: HashMap::new(),
+            in_flight: HashMap::new(),
+            flushing: 0,
+            shutdown: false,
+            rng: Rng::seeded(),
+        }
+    }
+
+    pub(crate) fn append(&mut self, r: Append<'_>, config: &ProducerConfig) -> Appended {
+        let topics = &mut self.topics;
+        let rng = &mut self.rng;
+        let t = match topics.get_mut(r.topic) {
+            Some(t) => t,
+            None => {
+                let name: Arc<str> = Arc::from(r.topic);
+                topics.entry(name.clone()).or_insert(TopicQueues {
+                    name,
+                    partitions: Vec::new(),
+                    sticky: None,
+                })
+            }
+        };
+        let mut batch_ready = false;
+        let partition = match r.partition {
+            Some(p) => p,
+            None => {
+                let p = *t.sticky.get_or_insert_with(|| rng.below(r.partitions));
+                // The partition count may have shrunk from the caller's view (never in Kafka,
+                // but a recreated topic can); stay in range.
+                if p >= r.partitions {
+                    let p = rng.below(r.partitions);
+                    t.sticky = Some(p);
+                    p
+                } else {
+                    p
+                }
+            }
+        };
+        let q = t.queue(partition);
+        let full = q.open.as_ref().is_some_and(|o| {
+            o.builder.count() > 0 && o.builder.size() + r.size_bound > config.batch_size
+        });
+        let mut partition = partition;
+        if full {
+            t.close_open(partition, r.partitions, rng);
+            batch_ready = true;
+            if r.partition.is_none() {
+                partition = t.sticky.unwrap_or(partition);
+            }
+        }
+        let topic_name = t.name.clone();
+        let q = t.queue(partition);
+        let mut new_batch = false;
+        let open = q.open.get_or_insert_with(|| {
+            new_batch = true;
+            OpenBatch {
+                builder: BatchBuilder::new(config.batch_size.max(r.size_bound), r.timestamp),
+                created: Instant::now(),
+                outcome: watch::Sender::new(None),
+                memory: None,
+            }
+        });
+        match &mut open.memory {
+            Some(m) => m.merge(r.memory),
+            None => open.memory = Some(r.memory),
+        }
+        let index = open.builder.append(r.timestamp, r.key, r.value, r.headers);
+        let delivery = DeliveryFuture {
+            outcome: open.outcome.subscribe(),
+            topic: topic_name,
+            partition,
+            index,
+            timestamp: r.timestamp,
+        };
+        if open.builder.size() >= config.batch_size {
+            t.close_open(partition, r.partitions, rng);
+            batch_ready = true;
+        }
+        Appended {
+            delivery,
+            new_batch,
+            batch_ready,
+        }
+    }
+
+    /// Closes batches whose linger expired (all of them when flushing or shutting down) and
+    /// takes what can be sent now.
+    pub(crate) fn drain(
+        &mut self,
+        metadata: &Metadata,
+        config: &ProducerConfig,
+        idempotent: bool,
+        now: Instant,
+    ) -> Drain {
+        let close_all = self.flushing > 0 || self.shutdown;
+        let mut next_wake: Option<Instant> = None;
+        let mut wake_at = |t: Instant| next_wake = Some(next_wake.map_or(t, |w| w.min(t)));
+        let mut unknown_leaders = Vec::new();
+        let mut by_leader: BTreeMap<i32, Vec<(Arc<str>, i32)>> = BTreeMap::new();
+        for t in self.topics.values_mut() {
+            let partitions = metadata
+                .partition_count(&t.name)
+                .unwrap_or(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+            for p in 0..t.partitions.len() {
+                let partition = i32::try_from(p).unwrap_or(i32::MAX);
+                if let Some(open) = &t.partitions[p].open {
+                    let deadline = open.created + config.linger;
+                    if close_all || deadline <= now {
+                        t.close_open(partition, partitions, &mut self.rng);
+                    } else {
+                        wake_at(deadline);
+                    }
+                }
+                let Some(front) = t.partitions[p].ready.front() else {
+                    continue;
+                };
+                if let Some(at) = front.retry_at.filter(|at| *at > now) {
+                    wake_at(at);
+                    continue;
+                }
+                match metadata.leader(&t.name, partition) {
+                    Some(leader) => by_leader
+                        .entry(leader)
+                        .or_default()
+                        .push((t.name.clone(), partition)),
+                    None => unknown_leaders.push(t.name.to_string()),
+                }
+            }
+        }
+        let mut requests = Vec::new();
+        for (leader, partitions) in by_leader {
+            let in_flight = self.in_flight.entry(leader).or_default();
+            while *in_flight < config.max_in_flight {
+                let mut batches = Vec::new();
+                let mut size = 0;
+                for (topic, partition) in &partitions {
+                    if size >= config.max_request_size {
+                        break;
+                    }
+                    let Some(t) = self.topics.get_mut(topic) else {
+                        continue;
+                    };
+                    let q = t.queue(*partition);
+                    let sendable = q
+                        .ready
+                        .front()
+                        .is_some_and(|b| b.retry_at.is_none_or(|at| at <= now));
+                    if !sendable {
+                        continue;
+                    }
+                    let Some(mut batch) = q.ready.pop_front() else {
+                        continue;
+                    };
+                    if idempotent && batch.base_sequence < 0 {
+                        batch.base_sequence = q.next_sequence;
+                        // Sequences wrap to 0 after i32::MAX, as in the Java client.
+                        q.next_sequence = (q.next_sequence.wrapping_add(batch.count)) & i32::MAX;
+                    }
+                    size += match &batch.body {
+                        Body::Raw(b) => b.size(),
+                        Body::Sealed(b) => b.len(),
+                    };
+                    batches.push(InFlight {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        batch,
+                    });
+                }
+                if batches.is_empty() {
+                    break;
+                }
+                *in_flight += 1;
+                requests.push(Drained { leader, batches });
+            }
+        }
+        unknown_leaders.sort();
+        unknown_leaders.dedup();
+        Drain {
+            requests,
+            next_wake,
+            unknown_leaders,
+        }
+    }
+
+    /// Puts a batch back for another attempt, before every later sequence of its partition.
+    pub(crate) fn requeue(&mut self, f: InFlight) {
+        let Some(t) = self.topics.get_mut(&*f.topic) else {
+            return;
+        };
+        let q = t.queue(f.partition);
+        let seq = f.batch.base_sequence;
+        let at = if seq < 0 {
+            0
+        } else {
+            q.ready
+                .iter()
+                .position(|b| b.base_sequence < 0 || b.base_sequence > seq)
+                .unwrap_or(q.ready.len())
+        };
+        q.ready.insert(at, f.batch);
+    }
+}
