@@ -19,6 +19,9 @@ pub use admin::{
     TopicDescription,
 };
 pub use config::ClientConfig;
+pub use consumer::{
+    Assignor, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, RebalanceListener,
+};
 pub use error::{Error, Result};
 pub use kafka_protocol::error::ResponseError;
 pub use producer::{
