@@ -19,6 +19,10 @@ use crate::cluster::Metadata;
 use crate::error::Error;
 use crate::types::Header;
 
+/// Batches start this small and grow, so many slow partitions do not each hold a full
+/// `batch_size` allocation.
+const INITIAL_BATCH_CAPACITY: usize = 16 * 1024;
+
 /// What a batch's records learn when it completes: (base offset, log append time or -1).
 pub(crate) type Outcome = Option<Result<(i64, i64), Error>>;
 
@@ -217,7 +221,13 @@ impl State {
         let open = q.open.get_or_insert_with(|| {
             new_batch = true;
             OpenBatch {
-                builder: BatchBuilder::new(config.batch_size.max(r.size_bound), r.timestamp),
+                builder: BatchBuilder::new(
+                    config
+                        .batch_size
+                        .min(INITIAL_BATCH_CAPACITY)
+                        .max(r.size_bound),
+                    r.timestamp,
+                ),
                 created: Instant::now(),
                 outcome: watch::Sender::new(None),
                 memory: None,
