@@ -66,6 +66,9 @@ impl Metadata {
     }
 }
 
+/// The connection to one address, if open; locked while (re)connecting.
+type ConnectionSlot = tokio::sync::Mutex<Option<Arc<Connection>>>;
+
 #[derive(Default)]
 struct Backoff {
     failures: u32,
@@ -76,7 +79,9 @@ struct Backoff {
 pub(crate) struct Cluster {
     pub(crate) config: ClientConfig,
     metadata: RwLock<Arc<Metadata>>,
-    conns: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    /// One slot per address; each has its own lock so a slow connect to one broker does not
+    /// hold up requests to the others.
+    conns: Mutex<HashMap<String, Arc<ConnectionSlot>>>,
     backoff: Mutex<HashMap<String, Backoff>>,
     refresh: tokio::sync::Mutex<()>,
 }
@@ -94,7 +99,7 @@ impl Cluster {
                 cluster_id: None,
                 fetched_at: None,
             })),
-            conns: tokio::sync::Mutex::new(HashMap::new()),
+            conns: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
             refresh: tokio::sync::Mutex::new(()),
         }))
@@ -115,8 +120,14 @@ impl Cluster {
 
     /// The connection to `addr`, opened (after any backoff) if needed.
     pub(crate) async fn connection_to(&self, addr: &str) -> Result<Arc<Connection>> {
-        let mut conns = self.conns.lock().await;
-        if let Some(c) = conns.get(addr).filter(|c| !c.is_closed()) {
+        let slot = self
+            .conns
+            .lock()
+            .entry(addr.to_owned())
+            .or_default()
+            .clone();
+        let mut conn = slot.lock().await;
+        if let Some(c) = conn.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
         if let Some(wait) = self.backoff_left(addr) {
@@ -126,7 +137,7 @@ impl Cluster {
             Ok(c) => {
                 self.backoff.lock().remove(addr);
                 let c = Arc::new(c);
-                conns.insert(addr.to_owned(), c.clone());
+                *conn = Some(c.clone());
                 Ok(c)
             }
             Err(e) => {

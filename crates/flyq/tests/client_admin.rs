@@ -148,3 +148,77 @@ async fn a_broker_that_never_answers_times_out() {
         "{source}"
     );
 }
+
+/// A fake broker that completes the ApiVersions handshake, then reads requests and never
+/// answers them.
+async fn silent_after_handshake() -> String {
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                loop {
+                    let Ok(len) = sock.read_i32().await else {
+                        return;
+                    };
+                    let mut frame = vec![0; len as usize];
+                    sock.read_exact(&mut frame).await.unwrap();
+                    let mut frame = bytes::Bytes::from(frame);
+                    let key = i16::from_be_bytes([frame[0], frame[1]]);
+                    let version = i16::from_be_bytes([frame[2], frame[3]]);
+                    if key != ApiKey::ApiVersions as i16 {
+                        continue;
+                    }
+                    let header = RequestHeader::decode(
+                        &mut frame,
+                        ApiKey::ApiVersions.request_header_version(version),
+                    )
+                    .unwrap();
+                    let response = ApiVersionsResponse::default().with_api_keys(vec![
+                        ApiVersion::default()
+                            .with_api_key(ApiKey::DescribeCluster as i16)
+                            .with_max_version(1),
+                    ]);
+                    let mut out = BytesMut::new();
+                    out.put_i32(0);
+                    ResponseHeader::default()
+                        .with_correlation_id(header.correlation_id)
+                        .encode(&mut out, 0)
+                        .unwrap();
+                    response.encode(&mut out, version).unwrap();
+                    let len = (out.len() - 4) as i32;
+                    out[..4].copy_from_slice(&len.to_be_bytes());
+                    sock.write_all(&out).await.unwrap();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_unanswered_request_times_out_with_the_api_named() {
+    let addr = silent_after_handshake().await;
+    let config = ClientConfig::new(&addr).request_timeout(Duration::from_millis(300));
+    let admin = Admin::new(config).unwrap();
+    let err = admin.describe_cluster().await.unwrap_err();
+    let Error::Timeout { api, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*api, kafka_protocol::messages::ApiKey::DescribeCluster);
+    assert!(err.is_retriable());
+    assert!(
+        err.to_string().contains("got no answer within 300ms"),
+        "{err}"
+    );
+    // An API the broker does not offer fails before anything is sent.
+    let err = admin.list_groups().await.unwrap_err();
+    assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err:?}");
+    assert!(err.to_string().contains("ListGroups"), "{err}");
+}

@@ -12,6 +12,7 @@ use flyq_client::{
     Acks, Admin, ClientConfig, Compression, Consumer, ConsumerConfig, ConsumerRecord, Header,
     NewTopic, OffsetReset, Producer, ProducerConfig, ProducerRecord, TopicPartition,
 };
+use futures::StreamExt;
 use tokio::time::Instant;
 
 /// Polls until `n` records arrived (or fails after 30 s).
@@ -176,6 +177,15 @@ async fn seeks_pause_resume_and_committed_offsets() {
     // recv hands out one record at a time, so the position moves by exactly one.
     let r = next.recv().await.unwrap();
     assert_eq!(r.offset, position);
+    // The stream interface yields the following records in order.
+    let streamed: Vec<i64> = next
+        .stream()
+        .take(3)
+        .map(|r| r.unwrap().offset)
+        .collect()
+        .await;
+    assert_eq!(streamed, vec![position + 1, position + 2, position + 3]);
+    let position = position + 3;
     // commit_async resolves once the commit is stored.
     next.commit_async().await.unwrap();
     assert_eq!(

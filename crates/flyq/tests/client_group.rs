@@ -238,3 +238,40 @@ async fn pattern_subscription_picks_up_matching_topics() {
     );
     consumer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_member_leaves_the_group_before_its_session_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
+    admin
+        .create_topics(&[NewTopic::new(TOPIC, 2)])
+        .await
+        .unwrap();
+    let mut config = ConsumerConfig::new(&flyq.bootstrap(), Some("workers"));
+    config.session_timeout = Duration::from_secs(45);
+    let mut consumer = Consumer::new(config).unwrap();
+    consumer.subscribe(&[TOPIC]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumer.assignment().is_empty() {
+        assert!(Instant::now() < deadline, "never assigned");
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    assert_eq!(
+        admin.describe_group("workers").await.unwrap().members.len(),
+        1
+    );
+    drop(consumer);
+    // Well inside the 45 s session timeout.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !admin
+        .describe_group("workers")
+        .await
+        .unwrap()
+        .members
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "member still in the group");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

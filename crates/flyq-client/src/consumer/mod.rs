@@ -434,7 +434,18 @@ impl Consumer {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            self.maintain().await?;
+            match self.maintain().await {
+                Ok(()) => {}
+                // The coordinator or a leader moved, or a broker restarts: keep polling and
+                // try again after a backoff, as long as the caller is waiting anyway.
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    tracing::debug!(target: "flyq_client::consumer", error = %e, "retrying");
+                    let backoff = Instant::now() + self.cluster.config.reconnect_backoff_max;
+                    tokio::time::sleep_until(backoff.min(deadline)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             let records = self.take_buffered(max);
             // Fetch again before handing records out, so the next ones arrive meanwhile.
             self.start_fetches();

@@ -80,27 +80,23 @@ fn refresh_metadata(shared: &Arc<Shared>, topics: Vec<String>) {
 async fn send(shared: Arc<Shared>, leader: i32, batches: Vec<InFlight>) {
     let mut sendable = Vec::with_capacity(batches.len());
     for mut f in batches {
-        if let Body::Raw(_) = f.batch.body {
-            let Body::Raw(builder) =
-                std::mem::replace(&mut f.batch.body, Body::Sealed(Default::default()))
-            else {
-                continue;
-            };
-            match builder.close(shared.config.compression) {
-                Ok(raw) => {
-                    f.batch.body = Body::Sealed(seal(
-                        raw,
-                        shared.producer_id,
-                        shared.producer_epoch,
-                        f.batch.base_sequence,
-                    ));
-                }
+        // Compress and seal off the accumulator lock; a retried batch is already sealed.
+        f.batch.body = match std::mem::replace(&mut f.batch.body, Body::Sealed(Default::default()))
+        {
+            Body::Raw(builder) => match builder.close(shared.config.compression) {
+                Ok(raw) => Body::Sealed(seal(
+                    raw,
+                    shared.producer_id,
+                    shared.producer_epoch,
+                    f.batch.base_sequence,
+                )),
                 Err(e) => {
                     shared.complete(f, Err(e));
                     continue;
                 }
-            }
-        }
+            },
+            sealed => sealed,
+        };
         sendable.push(f);
     }
     let result = produce(&shared, leader, &sendable).await;
