@@ -6,6 +6,7 @@
 //! closed connection on the next request.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
@@ -189,6 +191,30 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response> {
+        self.submit_version(request, version, timeout)
+            .await?
+            .response()
+            .await
+    }
+
+    /// Queues `request` on the wire and returns at once; callers that call `submit` one after
+    /// another have their requests written (and so processed by the broker) in that order.
+    /// The answer must arrive within `timeout` of this call.
+    pub(crate) async fn submit<R: Request>(
+        &self,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<Submitted<'_, R>> {
+        let version = self.version::<R>()?;
+        self.submit_version(request, version, timeout).await
+    }
+
+    async fn submit_version<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Submitted<'_, R>> {
         let (correlation, frame) = self.encode(request, version)?;
         let rx = {
             let mut pending = self.pending.lock();
@@ -199,30 +225,20 @@ impl Connection {
             pending.waiting.insert(correlation, tx);
             rx
         };
-        let exchange = async {
-            self.frames
-                .send(frame)
-                .await
-                .map_err(|_| self.disconnected::<R>())?;
-            rx.await.map_err(|_| self.disconnected::<R>())
+        let submitted = Submitted {
+            conn: self,
+            rx,
+            correlation,
+            version,
+            deadline: Instant::now() + timeout,
+            timeout,
+            request: PhantomData,
         };
-        let mut body = match tokio::time::timeout(timeout, exchange).await {
-            Ok(body) => body?,
-            Err(_) => {
-                self.pending.lock().waiting.remove(&correlation);
-                return Err(Error::Timeout {
-                    addr: self.addr.clone(),
-                    api: api_key::<R>(),
-                    timeout,
-                });
-            }
-        };
-        let header_version = <R::Response as HeaderVersion>::header_version(version);
-        ResponseHeader::decode(&mut body, header_version)
-            .and_then(|_| <R::Response as Decodable>::decode(&mut body, version))
-            .map_err(|e| {
-                self.protocol_error(&format!("{:?} v{version} response: {e}", api_key::<R>()))
-            })
+        match tokio::time::timeout_at(submitted.deadline, self.frames.send(frame)).await {
+            Ok(Ok(())) => Ok(submitted),
+            Ok(Err(_)) => Err(self.disconnected::<R>()),
+            Err(_) => Err(submitted.timed_out()),
+        }
     }
 
     fn encode<R: Request>(&self, request: &R, version: i16) -> Result<(i32, Bytes)> {
@@ -257,6 +273,52 @@ impl Connection {
         Error::Protocol {
             addr: self.addr.clone(),
             what: what.to_owned(),
+        }
+    }
+}
+
+/// A request on its way; [`Submitted::response`] waits for the answer.
+pub(crate) struct Submitted<'a, R: Request> {
+    conn: &'a Connection,
+    rx: oneshot::Receiver<Bytes>,
+    correlation: i32,
+    version: i16,
+    deadline: Instant,
+    timeout: Duration,
+    request: PhantomData<fn() -> R>,
+}
+
+impl<R: Request> Submitted<'_, R> {
+    /// Waits for and decodes the answer.
+    pub(crate) async fn response(self) -> Result<R::Response> {
+        let conn = self.conn;
+        let version = self.version;
+        let mut body = match tokio::time::timeout_at(self.deadline, &mut { self.rx }).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) => return Err(conn.disconnected::<R>()),
+            Err(_) => {
+                conn.pending.lock().waiting.remove(&self.correlation);
+                return Err(Error::Timeout {
+                    addr: conn.addr.clone(),
+                    api: api_key::<R>(),
+                    timeout: self.timeout,
+                });
+            }
+        };
+        let header_version = <R::Response as HeaderVersion>::header_version(version);
+        ResponseHeader::decode(&mut body, header_version)
+            .and_then(|_| <R::Response as Decodable>::decode(&mut body, version))
+            .map_err(|e| {
+                conn.protocol_error(&format!("{:?} v{version} response: {e}", api_key::<R>()))
+            })
+    }
+
+    fn timed_out(self) -> Error {
+        self.conn.pending.lock().waiting.remove(&self.correlation);
+        Error::Timeout {
+            addr: self.conn.addr.clone(),
+            api: api_key::<R>(),
+            timeout: self.timeout,
         }
     }
 }

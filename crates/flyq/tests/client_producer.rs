@@ -92,3 +92,74 @@ async fn keyless_records_stick_to_a_partition_per_batch_and_buffer_memory_bounds
         "{switches} switches"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_producer_retries_in_order_across_a_broker_crash() {
+    const TOTAL: u32 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut flyq = Flyq::start(dir.path(), &[]);
+    let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
+    admin
+        .create_topics(&[NewTopic::new("crash", 1)])
+        .await
+        .unwrap();
+    let mut config = ProducerConfig::new(&flyq.bootstrap()).batch_size(1024);
+    config.delivery_timeout = std::time::Duration::from_secs(30);
+    let producer = Producer::new(config).await.unwrap();
+    let (started, crash_now) = tokio::sync::oneshot::channel();
+    let sending = tokio::spawn(async move {
+        let mut started = Some(started);
+        let mut deliveries = Vec::new();
+        for i in 0..TOTAL {
+            let record = ProducerRecord::new("crash", i.to_string());
+            deliveries.push(producer.send(record).await.unwrap());
+            if i == 2_000 {
+                started.take().unwrap().send(()).unwrap();
+            }
+        }
+        producer.flush().await;
+        deliveries
+    });
+    crash_now.await.unwrap();
+    // Batches are in flight or queued when the broker dies; they are retried after restart
+    // while the sending task keeps going.
+    tokio::task::block_in_place(|| flyq.kill9_and_restart());
+    let deliveries = sending.await.unwrap();
+    for (i, d) in deliveries.into_iter().enumerate() {
+        let meta = d.await.unwrap();
+        assert_eq!(meta.offset, i as i64, "record {i}");
+    }
+    // The log holds each record once, in send order.
+    let mut consumer = flyq_client::Consumer::new(
+        flyq_client::ConsumerConfig::new(&flyq.bootstrap(), None)
+            .auto_offset_reset(flyq_client::OffsetReset::Earliest),
+    )
+    .unwrap();
+    consumer.assign(&[TopicPartition::new("crash", 0)]).unwrap();
+    let mut values = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while values.len() < TOTAL as usize {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} records",
+            values.len()
+        );
+        for r in consumer
+            .poll(std::time::Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            values.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    let expected: Vec<String> = (0..TOTAL).map(|i| i.to_string()).collect();
+    assert_eq!(values, expected);
+    let end = admin
+        .list_offsets(&[(TopicPartition::new("crash", 0), OffsetSpec::Latest)])
+        .await
+        .unwrap();
+    assert_eq!(
+        end[&TopicPartition::new("crash", 0)].offset,
+        i64::from(TOTAL)
+    );
+}

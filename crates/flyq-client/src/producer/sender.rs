@@ -2,13 +2,14 @@
 //! per connection), completes delivery futures from the answers, and re-queues retriable
 //! failures with backoff.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use tokio::sync::oneshot;
 
 use super::accumulator::{Body, InFlight};
 use super::batch::seal;
@@ -21,6 +22,10 @@ const IDLE: Duration = Duration::from_secs(60);
 
 /// Runs until the producer is dropped or closed and every batch has completed.
 pub(crate) async fn run(shared: Arc<Shared>) {
+    // Per leader, the turn of the newest request: each request waits for the one drained
+    // before it to be on the wire, so batches (and retries, in sequence order) reach the
+    // broker in drain order even though requests are sealed and awaited concurrently.
+    let mut turns: HashMap<i32, oneshot::Receiver<()>> = HashMap::new();
     loop {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
@@ -45,7 +50,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             refresh_metadata(&shared, drain.unknown_leaders);
         }
         for request in drain.requests {
-            tokio::spawn(send(shared.clone(), request.leader, request.batches));
+            let (my_turn_done, next) = oneshot::channel();
+            let previous = turns.insert(request.leader, next);
+            tokio::spawn(send(
+                shared.clone(),
+                request.leader,
+                request.batches,
+                previous,
+                my_turn_done,
+            ));
         }
         let wake = drain.next_wake.unwrap_or_else(|| Instant::now() + IDLE);
         tokio::select! {
@@ -76,8 +89,15 @@ fn refresh_metadata(shared: &Arc<Shared>, topics: Vec<String>) {
     });
 }
 
-/// Sends one Produce request and settles each of its batches.
-async fn send(shared: Arc<Shared>, leader: i32, batches: Vec<InFlight>) {
+/// Sends one Produce request and settles each of its batches. It goes on the wire after
+/// `previous` signals (or is dropped) and signals `done` once written (or failed).
+async fn send(
+    shared: Arc<Shared>,
+    leader: i32,
+    batches: Vec<InFlight>,
+    previous: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+) {
     let mut sendable = Vec::with_capacity(batches.len());
     for mut f in batches {
         // Compress and seal off the accumulator lock; a retried batch is already sealed.
@@ -99,7 +119,11 @@ async fn send(shared: Arc<Shared>, leader: i32, batches: Vec<InFlight>) {
         };
         sendable.push(f);
     }
-    let result = produce(&shared, leader, &sendable).await;
+    if let Some(previous) = previous {
+        // An error only means the previous request's task ended: its turn is over either way.
+        let _ = previous.await;
+    }
+    let result = produce(&shared, leader, &sendable, done).await;
     let mut retries = Vec::new();
     match result {
         Err(e) => {
@@ -144,7 +168,12 @@ async fn send(shared: Arc<Shared>, leader: i32, batches: Vec<InFlight>) {
 type Answers = BTreeMap<(String, i32), Result<(i64, i64)>>;
 
 /// Sends the request; `None` for acks=0, which gets no answer.
-async fn produce(shared: &Shared, leader: i32, batches: &[InFlight]) -> Result<Option<Answers>> {
+async fn produce(
+    shared: &Shared,
+    leader: i32,
+    batches: &[InFlight],
+    written: oneshot::Sender<()>,
+) -> Result<Option<Answers>> {
     let mut by_topic: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
     for f in batches {
         let Body::Sealed(bytes) = &f.batch.body else {
@@ -177,7 +206,11 @@ async fn produce(shared: &Shared, leader: i32, batches: &[InFlight]) -> Result<O
         conn.send_oneway(&request).await?;
         return Ok(None);
     }
-    let response = conn.send(&request).await?;
+    let submitted = conn
+        .submit(&request, shared.cluster.config.request_timeout)
+        .await?;
+    drop(written);
+    let response = submitted.response().await?;
     let mut answers = Answers::new();
     for t in response.responses {
         for p in t.partition_responses {
