@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::batch::BatchBuilder;
@@ -26,13 +26,17 @@ const INITIAL_BATCH_CAPACITY: usize = 16 * 1024;
 /// What a batch's records learn when it completes: (base offset, log append time or -1).
 pub(crate) type Outcome = Option<Result<(i64, i64), Error>>;
 
-/// A batch's contents: still raw (compressed and sealed by the request task, off the lock) or
-/// sealed bytes kept for retries.
+/// A batch's contents: still raw (compressed and sealed by the request task, off the lock),
+/// compressed but waiting for a (new) sequence, or sealed bytes kept for retries.
 #[derive(Debug)]
 pub(crate) enum Body {
     Raw(BatchBuilder),
+    Closed(BytesMut),
     Sealed(Bytes),
 }
+
+/// Producer id and epoch written into batches (-1, -1 without idempotence).
+pub(crate) type Identity = (i64, i16);
 
 /// A batch that left the open slot.
 #[derive(Debug)]
@@ -41,6 +45,8 @@ pub(crate) struct Batch {
     pub(crate) count: i32,
     /// -1 until assigned (or always, without idempotence).
     pub(crate) base_sequence: i32,
+    /// The identity the sequence belongs to, set with it.
+    pub(crate) identity: Identity,
     pub(crate) outcome: watch::Sender<Outcome>,
     /// Buffer memory held until the batch completes.
     _memory: Option<OwnedSemaphorePermit>,
@@ -63,6 +69,7 @@ impl OpenBatch {
             count: self.builder.count(),
             body: Body::Raw(self.builder),
             base_sequence: -1,
+            identity: (-1, -1),
             outcome: self.outcome,
             _memory: self.memory,
             created: self.created,
@@ -138,6 +145,11 @@ pub(crate) struct State {
     pub(crate) in_flight: HashMap<i32, usize>,
     pub(crate) flushing: usize,
     pub(crate) shutdown: bool,
+    /// Current producer id and epoch.
+    pub(crate) identity: Identity,
+    /// A sequenced batch failed for good, leaving a gap the broker would refuse every later
+    /// batch for: take a new producer id (once nothing is in flight) and renumber.
+    pub(crate) new_identity_needed: bool,
     rng: Rng,
 }
 
@@ -163,12 +175,14 @@ pub(crate) struct Appended {
 }
 
 impl State {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(identity: Identity) -> Self {
         Self {
             topics: HashMap::new(),
             in_flight: HashMap::new(),
             flushing: 0,
             shutdown: false,
+            identity,
+            new_identity_needed: false,
             rng: Rng::seeded(),
         }
     }
@@ -301,6 +315,10 @@ impl State {
             }
         }
         let mut requests = Vec::new();
+        if self.new_identity_needed {
+            // Nothing new goes out under the old id; the sender renumbers once idle.
+            by_leader.clear();
+        }
         for (leader, partitions) in by_leader {
             let in_flight = self.in_flight.entry(leader).or_default();
             while *in_flight < config.max_in_flight {
@@ -325,12 +343,14 @@ impl State {
                         continue;
                     };
                     if idempotent && batch.base_sequence < 0 {
+                        batch.identity = self.identity;
                         batch.base_sequence = q.next_sequence;
                         // Sequences wrap to 0 after i32::MAX, as in the Java client.
                         q.next_sequence = (q.next_sequence.wrapping_add(batch.count)) & i32::MAX;
                     }
                     size += match &batch.body {
                         Body::Raw(b) => b.size(),
+                        Body::Closed(b) => b.len(),
                         Body::Sealed(b) => b.len(),
                     };
                     batches.push(InFlight {
@@ -352,6 +372,29 @@ impl State {
             requests,
             next_wake,
             unknown_leaders,
+        }
+    }
+
+    /// Whether no request is in flight to any broker.
+    pub(crate) fn idle(&self) -> bool {
+        self.in_flight.values().all(|n| *n == 0)
+    }
+
+    /// Switches to a new producer id: every queued batch gets a fresh sequence from 0 when it
+    /// is next drained (sealed ones are unsealed for that).
+    pub(crate) fn renumber(&mut self, identity: Identity) {
+        self.identity = identity;
+        self.new_identity_needed = false;
+        for t in self.topics.values_mut() {
+            for q in &mut t.partitions {
+                q.next_sequence = 0;
+                for b in &mut q.ready {
+                    b.base_sequence = -1;
+                    if let Body::Sealed(bytes) = &b.body {
+                        b.body = Body::Closed(BytesMut::from(&bytes[..]));
+                    }
+                }
+            }
         }
     }
 

@@ -287,8 +287,6 @@ pub(crate) struct Shared {
     /// Batches created and not yet completed; flush waits for zero.
     unfinished: watch::Sender<usize>,
     refreshing: AtomicBool,
-    producer_id: i64,
-    producer_epoch: i16,
 }
 
 impl Shared {
@@ -305,6 +303,24 @@ impl Shared {
         drop(f);
         self.unfinished.send_modify(|n| *n = n.saturating_sub(1));
     }
+}
+
+/// A fresh producer id and epoch from InitProducerId.
+async fn new_identity(cluster: &Cluster) -> Result<accumulator::Identity> {
+    with_retries(cluster, || async {
+        let response = cluster
+            .any()
+            .await?
+            .send(
+                &InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(-1),
+            )
+            .await?;
+        Error::check(response.error_code, || "InitProducerId".to_owned())?;
+        Ok((response.producer_id.0, response.producer_epoch))
+    })
+    .await
 }
 
 /// Closes the producer when the last handle goes: remaining batches are still sent.
@@ -330,21 +346,8 @@ impl Producer {
     pub async fn new(config: ProducerConfig) -> Result<Self> {
         config.validate()?;
         let cluster = Cluster::new(config.client.clone())?;
-        let (producer_id, producer_epoch) = if config.idempotence {
-            with_retries(&cluster, || async {
-                let response = cluster
-                    .any()
-                    .await?
-                    .send(
-                        &InitProducerIdRequest::default()
-                            .with_transactional_id(None)
-                            .with_transaction_timeout_ms(-1),
-                    )
-                    .await?;
-                Error::check(response.error_code, || "InitProducerId".to_owned())?;
-                Ok((response.producer_id.0, response.producer_epoch))
-            })
-            .await?
+        let identity = if config.idempotence {
+            new_identity(&cluster).await?
         } else {
             (-1, -1)
         };
@@ -352,12 +355,10 @@ impl Producer {
             cluster,
             memory: Arc::new(Semaphore::new(config.buffer_memory)),
             config,
-            state: Mutex::new(State::new()),
+            state: Mutex::new(State::new(identity)),
             wake: Notify::new(),
             unfinished: watch::Sender::new(0),
             refreshing: AtomicBool::new(false),
-            producer_id,
-            producer_epoch,
         });
         tokio::spawn(sender::run(shared.clone()));
         Ok(Self {
@@ -455,8 +456,9 @@ impl Producer {
         self.handle.shared.wake.notify_one();
     }
 
-    /// The producer id from InitProducerId (-1 without idempotence).
+    /// The producer id from InitProducerId (-1 without idempotence). It changes when a batch
+    /// fails for good, since its sequence gap would block the partition.
     pub fn producer_id(&self) -> i64 {
-        self.handle.shared.producer_id
+        self.handle.shared.state.lock().identity.0
     }
 }

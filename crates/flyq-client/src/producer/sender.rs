@@ -30,6 +30,23 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        let renumber = {
+            let state = shared.state.lock();
+            state.new_identity_needed && state.idle()
+        };
+        if renumber {
+            match super::new_identity(&shared.cluster).await {
+                Ok(identity) => {
+                    tracing::info!(target: "flyq_client::producer", producer_id = identity.0, "new producer id after a failed batch");
+                    shared.state.lock().renumber(identity);
+                }
+                Err(e) => {
+                    tracing::warn!(target: "flyq_client::producer", error = %e, "InitProducerId failed");
+                    tokio::time::sleep(shared.config.retry_backoff).await;
+                }
+            }
+            continue;
+        }
         if shared.cluster.metadata_stale() {
             refresh_metadata(&shared, Vec::new());
         }
@@ -99,24 +116,29 @@ async fn send(
     done: oneshot::Sender<()>,
 ) {
     let mut sendable = Vec::with_capacity(batches.len());
+    // Whether a sequenced batch failed for good (see `State::new_identity_needed`).
+    let mut gap = false;
     for mut f in batches {
         // Compress and seal off the accumulator lock; a retried batch is already sealed.
-        f.batch.body = match std::mem::replace(&mut f.batch.body, Body::Sealed(Default::default()))
-        {
-            Body::Raw(builder) => match builder.close(shared.config.compression) {
-                Ok(raw) => Body::Sealed(seal(
-                    raw,
-                    shared.producer_id,
-                    shared.producer_epoch,
-                    f.batch.base_sequence,
-                )),
-                Err(e) => {
-                    shared.complete(f, Err(e));
-                    continue;
-                }
-            },
-            sealed => sealed,
+        let identity = f.batch.identity;
+        let sequence = f.batch.base_sequence;
+        let closed = match std::mem::replace(&mut f.batch.body, Body::Sealed(Default::default())) {
+            Body::Raw(builder) => builder.close(shared.config.compression),
+            Body::Closed(bytes) => Ok(bytes),
+            sealed @ Body::Sealed(_) => {
+                f.batch.body = sealed;
+                sendable.push(f);
+                continue;
+            }
         };
+        match closed {
+            Ok(bytes) => f.batch.body = Body::Sealed(seal(bytes, identity.0, identity.1, sequence)),
+            Err(e) => {
+                gap |= shared.idempotent();
+                shared.complete(f, Err(e));
+                continue;
+            }
+        }
         sendable.push(f);
     }
     if let Some(previous) = previous {
@@ -128,7 +150,7 @@ async fn send(
     match result {
         Err(e) => {
             for f in sendable {
-                settle(&shared, f, Err(e.clone()), &mut retries);
+                gap |= settle(&shared, f, Err(e.clone()), &mut retries);
             }
         }
         Ok(None) => {
@@ -149,7 +171,7 @@ async fn send(
                             ResponseError::NetworkException,
                         ))
                     });
-                settle(&shared, f, answer, &mut retries);
+                gap |= settle(&shared, f, answer, &mut retries);
             }
         }
     }
@@ -161,6 +183,7 @@ async fn send(
         for f in retries {
             state.requeue(f);
         }
+        state.new_identity_needed |= gap;
     }
     shared.wake.notify_one();
 }
@@ -230,16 +253,17 @@ async fn produce(
     Ok(Some(answers))
 }
 
-/// Completes a batch, or sets it aside for a retry when the error allows one.
+/// Completes a batch, or sets it aside for a retry when the error allows one. Returns whether
+/// a sequenced batch failed for good.
 fn settle(
     shared: &Arc<Shared>,
     mut f: InFlight,
     answer: Result<(i64, i64)>,
     retries: &mut Vec<InFlight>,
-) {
+) -> bool {
     let Err(e) = answer else {
         shared.complete(f, answer);
-        return;
+        return false;
     };
     // With idempotence, a batch behind a failed one is refused as out of sequence; it goes
     // again, in order, after the failed one.
@@ -248,8 +272,9 @@ fn settle(
             && e.kafka_error() == Some(ResponseError::OutOfOrderSequenceNumber));
     let expired = f.batch.created.elapsed() >= shared.config.delivery_timeout;
     if !retriable || expired || f.batch.attempts >= shared.config.retries {
+        let sequenced = f.batch.base_sequence >= 0;
         shared.complete(f, Err(e));
-        return;
+        return sequenced;
     }
     if matches!(
         e.kafka_error(),
@@ -265,4 +290,5 @@ fn settle(
     f.batch.attempts += 1;
     f.batch.retry_at = Some(Instant::now() + shared.config.retry_backoff);
     retries.push(f);
+    false
 }
