@@ -112,3 +112,72 @@ async fn the_client_reads_what_kcat_writes_with_every_codec() {
         assert_eq!(got, expected, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kcat_consumer_shares_a_group_with_the_client() {
+    use flyq_client::{Admin, Assignor, ClientConfig, NewTopic};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
+    admin
+        .create_topics(&[NewTopic::new("mixed", 4)])
+        .await
+        .unwrap();
+    // librdkafka offers range and roundrobin by default; range is common to both.
+    let mut config =
+        ConsumerConfig::new(&flyq.bootstrap(), Some("mixed")).assignors(vec![Assignor::Range]);
+    config.heartbeat_interval = Duration::from_millis(100);
+    let mut consumer = Consumer::new(config).unwrap();
+    consumer.subscribe(&["mixed"]).unwrap();
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let polling = tokio::spawn(async move {
+        let mut sizes = Vec::new();
+        while !*stopped.borrow_and_update() {
+            consumer.poll(Duration::from_millis(100)).await.unwrap();
+            let n = consumer.assignment().len();
+            if sizes.last() != Some(&n) {
+                sizes.push(n);
+            }
+        }
+        consumer.close().await.unwrap();
+        sizes
+    });
+    let wait_for = |members: usize, each: usize| {
+        let admin = admin.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let g = admin.describe_group("mixed").await.unwrap();
+                let sizes: Vec<usize> = g.members.iter().map(|m| m.assignment.len()).collect();
+                if g.state == "Stable" && sizes.len() == members && sizes.iter().all(|n| *n == each)
+                {
+                    return g;
+                }
+                assert!(Instant::now() < deadline, "{} {sizes:?}", g.state);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for(1, 4).await;
+    let mut kcat = Command::new("kcat")
+        .args(["-b", &flyq.bootstrap(), "-G", "mixed", "-q", "mixed"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let group = wait_for(2, 2).await;
+    assert!(
+        group.members.iter().any(|m| m.client_id == "rdkafka"),
+        "{group:?}"
+    );
+    // kcat leaves cleanly on SIGTERM; the client takes every partition back.
+    let pid = kcat.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    tokio::task::block_in_place(|| kcat.wait()).unwrap();
+    wait_for(1, 4).await;
+    stop.send(true).unwrap();
+    // The first poll joins, so the history starts with all four partitions.
+    assert_eq!(polling.await.unwrap(), vec![4, 2, 4]);
+}
