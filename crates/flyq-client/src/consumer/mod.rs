@@ -303,6 +303,25 @@ impl Consumer {
         Ok(())
     }
 
+    /// Leaves the group (committing first with auto-commit) or drops the manual assignment.
+    pub async fn unsubscribe(&mut self) -> Result<()> {
+        let owned = self.assignment();
+        let left = if self.membership.is_some() {
+            // Revoking commits under the current generation, so it happens before leaving.
+            self.revoke(&owned).await;
+            match self.membership.take() {
+                Some(mut m) => m.leave(&self.cluster).await,
+                None => Ok(()),
+            }
+        } else {
+            Ok(())
+        };
+        self.partitions.clear();
+        self.subscription = Subscription::None;
+        self.subscribed.clear();
+        left
+    }
+
     /// The partitions currently assigned, sorted.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.partitions.keys().cloned().collect()
