@@ -131,7 +131,6 @@ impl Membership {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
-        self.rejoin.flag.store(false, Ordering::Release);
         if self.rejoin.forget_member.swap(false, Ordering::AcqRel) {
             self.member_id.clear();
         }
@@ -239,9 +238,12 @@ impl Membership {
                     ));
                 }
             }
+            let assignment = protocol::decode_assignment(synced.assignment)?;
             self.assignor = Some(assignor);
+            // Cleared only now: a join that fails or is cancelled half way is retried.
+            self.rejoin.flag.store(false, Ordering::Release);
             self.start_heartbeat(coordinator);
-            return protocol::decode_assignment(synced.assignment);
+            return Ok(assignment);
         }
         Err(last.unwrap_or_else(|| {
             Error::DeadlineExceeded(format!("joining group {}", self.settings.group))

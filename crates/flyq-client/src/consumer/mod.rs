@@ -425,7 +425,9 @@ impl Consumer {
     }
 
     /// Waits up to `timeout` for records; an empty result means none arrived in time.
-    /// Group joins, rebalances and auto-commits happen inside poll.
+    /// Group joins, rebalances and auto-commits happen inside poll, so bound it with
+    /// `timeout` rather than by dropping the future: a rebalance cut short is redone on the
+    /// next poll, but partitions being revoked at that moment may be committed late.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         self.poll_up_to(self.config.max_poll_records, timeout).await
     }

@@ -440,13 +440,21 @@ impl Producer {
     /// Sends everything buffered now, ignoring linger, and waits until every batch has
     /// completed (successfully or not).
     pub async fn flush(&self) {
+        /// Undoes the flush request even if the caller stops waiting, or linger would stay
+        /// switched off.
+        struct Flushing<'a>(&'a Shared);
+        impl Drop for Flushing<'_> {
+            fn drop(&mut self) {
+                self.0.state.lock().flushing -= 1;
+            }
+        }
         let shared = &self.handle.shared;
         let mut unfinished = shared.unfinished.subscribe();
         shared.state.lock().flushing += 1;
+        let _flushing = Flushing(shared);
         shared.wake.notify_one();
         // The sender holds `shared`, so the channel cannot close while we wait.
         let _ = unfinished.wait_for(|n| *n == 0).await;
-        shared.state.lock().flushing -= 1;
     }
 
     /// Flushes, then stops the producer; later sends fail with [`Error::Closed`].

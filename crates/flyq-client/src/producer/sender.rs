@@ -243,7 +243,10 @@ async fn produce(
                     Ok((p.base_offset, p.log_append_time_ms))
                 }
                 Some(error) => Err(Error::kafka(
-                    format!("Produce to {}/{}", t.name.0.as_str(), p.index),
+                    match &p.error_message {
+                        Some(m) => format!("Produce to {}/{} ({m})", t.name.0.as_str(), p.index),
+                        None => format!("Produce to {}/{}", t.name.0.as_str(), p.index),
+                    },
                     error,
                 )),
             };
