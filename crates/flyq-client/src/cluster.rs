@@ -69,6 +69,38 @@ impl Metadata {
 /// The connection to one address, if open; locked while (re)connecting.
 type ConnectionSlot = tokio::sync::Mutex<Option<Arc<Connection>>>;
 
+#[cfg(test)]
+impl Metadata {
+    /// Broker 1 leads every partition of `topics` (name, partition count).
+    pub(crate) fn single_broker(topics: &[(&str, i32)]) -> Self {
+        Self {
+            brokers: BTreeMap::from([(1, "127.0.0.1:9092".to_owned())]),
+            topics: topics
+                .iter()
+                .map(|(name, n)| {
+                    let partitions = (0..*n)
+                        .map(|id| PartitionMetadata {
+                            id,
+                            leader: 1,
+                            replicas: vec![1],
+                            isr: vec![1],
+                        })
+                        .collect();
+                    let t = TopicMetadata {
+                        error: 0,
+                        internal: false,
+                        partitions,
+                    };
+                    ((*name).to_owned(), t)
+                })
+                .collect(),
+            controller: 1,
+            cluster_id: None,
+            fetched_at: None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Backoff {
     failures: u32,

@@ -416,3 +416,155 @@ impl State {
         q.ready.insert(at, f.batch);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::time::Duration;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    fn config() -> ProducerConfig {
+        ProducerConfig::new("127.0.0.1:9092")
+            .batch_size(250)
+            .linger(Duration::from_secs(60))
+    }
+
+    /// Permits must come from one semaphore: a batch merges those of its records.
+    fn append(
+        state: &mut State,
+        memory: &Arc<Semaphore>,
+        partition: Option<i32>,
+        config: &ProducerConfig,
+    ) -> Appended {
+        let memory = memory.clone().try_acquire_many_owned(64).unwrap();
+        state.append(
+            Append {
+                topic: "t",
+                partition,
+                partitions: 2,
+                timestamp: 1,
+                key: None,
+                value: Some(&[7u8; 30]),
+                headers: &[],
+                size_bound: 64,
+                memory,
+            },
+            config,
+        )
+    }
+
+    fn sequences(drain: &Drain) -> Vec<Vec<(i32, i32)>> {
+        drain
+            .requests
+            .iter()
+            .map(|r| {
+                r.batches
+                    .iter()
+                    .map(|f| (f.partition, f.batch.base_sequence))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_batches_close_and_wait_for_the_sender_linger_does_not_apply_to_them() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        let first = append(&mut state, &memory, Some(0), &config);
+        assert!(first.new_batch && !first.batch_ready);
+        // Records encode to 37 bytes but are admitted against a 64-byte bound, so a 250-byte
+        // batch (61-byte header) takes four; the fifth closes it.
+        let ready: Vec<bool> = (0..5)
+            .map(|_| append(&mut state, &memory, Some(0), &config).batch_ready)
+            .collect();
+        assert_eq!(ready, vec![false, false, false, true, false]);
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        // The closed batch goes; the open one waits for its linger.
+        assert_eq!(sequences(&drain), vec![vec![(0, 0)]]);
+        assert_eq!(drain.requests[0].batches[0].batch.count, 4);
+        assert_eq!(drain.requests[0].batches[0].batch.identity, (5, 0));
+        assert!(drain.next_wake.is_some());
+    }
+
+    #[test]
+    fn each_request_carries_one_batch_per_partition_in_sequence_order_up_to_max_in_flight() {
+        let mut config = config();
+        config.max_in_flight = 2;
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        for _ in 0..12 {
+            append(&mut state, &memory, Some(0), &config);
+        }
+        for _ in 0..4 {
+            append(&mut state, &memory, Some(1), &config);
+        }
+        state.flushing = 1;
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        // Partition 0 has three batches of 4 records, partition 1 one batch of 4.
+        assert_eq!(sequences(&drain), vec![vec![(0, 0), (1, 0)], vec![(0, 4)]]);
+        assert_eq!(state.in_flight[&1], 2);
+        // Nothing more until a request completes.
+        let more = state.drain(&metadata, &config, true, Instant::now());
+        assert!(more.requests.is_empty());
+        // A failed batch goes back before later sequences and is resent first.
+        let mut requests = drain.requests.into_iter();
+        let failed = requests.next().unwrap().batches.into_iter().next().unwrap();
+        state.requeue(failed);
+        state.in_flight.insert(1, 0);
+        let retry = state.drain(&metadata, &config, true, Instant::now());
+        assert_eq!(sequences(&retry), vec![vec![(0, 0)], vec![(0, 8)]]);
+    }
+
+    #[test]
+    fn a_new_identity_renumbers_queued_batches_from_zero() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        for _ in 0..8 {
+            append(&mut state, &memory, Some(0), &config);
+        }
+        state.flushing = 1;
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        assert_eq!(sequences(&drain), vec![vec![(0, 0)], vec![(0, 4)]]);
+        // The second batch failed for good; the first is back for a retry.
+        let mut requests = drain.requests.into_iter();
+        state.requeue(requests.next().unwrap().batches.into_iter().next().unwrap());
+        state.in_flight.insert(1, 0);
+        state.new_identity_needed = true;
+        assert!(
+            state
+                .drain(&metadata, &config, true, Instant::now())
+                .requests
+                .is_empty()
+        );
+        state.renumber((6, 0));
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        assert_eq!(sequences(&drain), vec![vec![(0, 0)]]);
+        assert_eq!(drain.requests[0].batches[0].batch.identity, (6, 0));
+    }
+
+    #[test]
+    fn keyless_records_stick_until_their_batch_closes() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((-1, -1));
+        let partitions: Vec<i32> = (0..9)
+            .map(|_| {
+                append(&mut state, &memory, None, &config)
+                    .delivery
+                    .partition
+            })
+            .collect();
+        // Four records fill a batch; the fifth starts one on the other partition.
+        assert!(partitions[..4].iter().all(|p| *p == partitions[0]));
+        assert!(partitions[4..8].iter().all(|p| *p != partitions[0]));
+        assert_eq!(partitions[8], partitions[0]);
+    }
+}
