@@ -378,3 +378,59 @@ async fn read_loop(rd: OwnedReadHalf, pending: Arc<Mutex<Pending>>, max_response
     }
     pending.lock().close();
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// A peer that answers the first request with `reply` and then keeps the socket open.
+    async fn peer(reply: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            sock.write_all(reply).await.unwrap();
+            let _ = sock.read(&mut buf).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_oversized_length_prefix_closes_the_connection_instead_of_allocating() {
+        let addr = peer(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]).await;
+        let err = Connection::connect(&addr, &ClientConfig::new(&addr))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                Error::Disconnected {
+                    api: ApiKey::ApiVersions,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_in_a_response_is_a_protocol_error() {
+        // A well-framed answer with the right correlation id and a body that is not an
+        // ApiVersions response.
+        let addr = peer(&[0, 0, 0, 6, 0, 0, 0, 0, 0xff, 0xff]).await;
+        let err = Connection::connect(&addr, &ClientConfig::new(&addr))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, Error::Protocol { .. } | Error::Disconnected { .. }),
+            "{err:?}"
+        );
+    }
+}

@@ -176,3 +176,50 @@ pub(crate) fn decode(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::producer::{BatchBuilder, Compression, seal};
+
+    fn batch(base_offset: i64, values: &[&str], control: bool) -> BytesMut {
+        let mut b = BatchBuilder::new(256, 1_000);
+        for v in values {
+            b.append(1_000, None, Some(v.as_bytes()), &[]);
+        }
+        let mut bytes = b.close(Compression::Gzip).unwrap();
+        bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
+        if control {
+            // Attributes bit 5 marks a control batch (transaction markers).
+            bytes[22] |= 0x20;
+        }
+        BytesMut::from(&seal(bytes, -1, -1, -1)[..])
+    }
+
+    #[test]
+    fn decode_skips_earlier_records_control_batches_and_a_truncated_tail() {
+        let mut records = batch(10, &["a", "b", "c"], false);
+        records.extend_from_slice(&batch(13, &["marker"], true));
+        records.extend_from_slice(&batch(14, &["d"], false));
+        let whole = batch(15, &["e", "f"], false);
+        records.extend_from_slice(&whole[..whole.len() - 3]);
+        let topic: Arc<str> = Arc::from("t");
+        let out = decode(&topic, 0, 11, records.freeze()).unwrap();
+        let got: Vec<(i64, &[u8])> = out
+            .iter()
+            .map(|r| (r.offset, r.value.as_deref().unwrap()))
+            .collect();
+        assert_eq!(got, vec![(11, &b"b"[..]), (12, b"c"), (14, b"d")]);
+    }
+
+    #[test]
+    fn decode_rejects_a_negative_batch_length() {
+        let mut bad = vec![0u8; 8];
+        bad.extend_from_slice(&(-5i32).to_be_bytes());
+        let topic: Arc<str> = Arc::from("t");
+        assert!(decode(&topic, 0, 0, Bytes::from(bad)).is_err());
+    }
+}

@@ -29,6 +29,8 @@ use crate::offsets::with_retries;
 use crate::types::{Header, now_ms};
 use accumulator::{Append, InFlight, Outcome, State};
 pub use batch::Compression;
+#[cfg(test)]
+pub(crate) use batch::{BatchBuilder, seal};
 pub use partitioner::{murmur2, partition_for_key};
 
 /// How many acknowledgements a write needs.
