@@ -508,7 +508,8 @@ impl Consumer {
         {
             self.rejoin().await?;
         }
-        if self.metadata_needed {
+        // Leaders can move without a fetch failing (e.g. new replicas); refresh periodically.
+        if self.metadata_needed || self.cluster.metadata_stale() {
             self.metadata_needed = false;
             let topics: BTreeSet<String> =
                 self.partitions.keys().map(|tp| tp.topic.clone()).collect();
