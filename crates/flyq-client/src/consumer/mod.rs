@@ -1,0 +1,909 @@
+//! The consumer: group subscription (topics or a regex) or manual assignment, pipelined
+//! fetches, auto and manual commits, seeks, pause/resume and rebalance callbacks.
+//!
+//! All state lives in the [`Consumer`] and changes only inside its `&mut self` methods; the
+//! background work is one fetch task per leader in flight and the group heartbeat task.
+
+mod assignor;
+mod fetcher;
+mod group;
+pub(crate) mod protocol;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use kafka_protocol::error::ResponseError;
+use regex::Regex;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::cluster::Cluster;
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::offsets;
+use crate::types::{Header, OffsetSpec, TopicPartition};
+pub use assignor::Assignor;
+use fetcher::{FetchLimits, FetchTarget, Fetched};
+use group::{GroupSettings, Membership};
+
+/// Where to start when a partition has no committed offset (or it is out of range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// The earliest offset.
+    Earliest,
+    /// The log end: only new records.
+    Latest,
+    /// Fail the poll.
+    None,
+}
+
+/// Consumer settings; defaults follow the Java client.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Connection settings.
+    pub client: ClientConfig,
+    /// Consumer group (needed for subscribe and commits).
+    pub group_id: Option<String>,
+    /// Assignors offered to the group, preferred first.
+    pub assignors: Vec<Assignor>,
+    /// Start position without a committed offset.
+    pub auto_offset_reset: OffsetReset,
+    /// Commit positions every `auto_commit_interval`, before revocation and on close.
+    pub enable_auto_commit: bool,
+    /// Auto-commit period.
+    pub auto_commit_interval: Duration,
+    /// The coordinator drops a member silent for this long.
+    pub session_timeout: Duration,
+    /// How long the coordinator waits for members to rejoin in a rebalance.
+    pub rebalance_timeout: Duration,
+    /// Heartbeat period.
+    pub heartbeat_interval: Duration,
+    /// Most records one poll returns.
+    pub max_poll_records: usize,
+    /// Longest the broker holds a fetch waiting for data.
+    pub fetch_max_wait: Duration,
+    /// Bytes the broker waits for before answering a fetch.
+    pub fetch_min_bytes: i32,
+    /// Most bytes per fetch response.
+    pub fetch_max_bytes: i32,
+    /// Most bytes per partition per fetch.
+    pub max_partition_fetch_bytes: i32,
+}
+
+impl ConsumerConfig {
+    /// Defaults for the cluster at `bootstrap`, in group `group_id` if given.
+    pub fn new(bootstrap: &str, group_id: Option<&str>) -> Self {
+        Self {
+            client: ClientConfig::new(bootstrap),
+            group_id: group_id.map(str::to_owned),
+            assignors: vec![Assignor::Range, Assignor::CooperativeSticky],
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(45),
+            rebalance_timeout: Duration::from_secs(300),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_records: 500,
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 50 * 1024 * 1024,
+            max_partition_fetch_bytes: 1024 * 1024,
+        }
+    }
+
+    /// Sets the start position without a committed offset.
+    pub fn auto_offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.auto_offset_reset = reset;
+        self
+    }
+
+    /// Turns auto-commit on or off.
+    pub fn enable_auto_commit(mut self, on: bool) -> Self {
+        self.enable_auto_commit = on;
+        self
+    }
+
+    /// Sets the assignors offered, preferred first.
+    pub fn assignors(mut self, assignors: Vec<Assignor>) -> Self {
+        self.assignors = assignors;
+        self
+    }
+}
+
+/// A consumed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp in ms since the epoch.
+    pub timestamp: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<Header>,
+}
+
+/// Told about partitions coming and going in group rebalances. Runs inside `poll`, so it may
+/// not call the consumer; commits of revoked partitions happen before `on_revoked` when
+/// auto-commit is on.
+pub trait RebalanceListener: Send {
+    /// Partitions newly assigned to this consumer.
+    fn on_assigned(&mut self, partitions: &[TopicPartition]) {
+        let _ = partitions;
+    }
+    /// Partitions taken from this consumer.
+    fn on_revoked(&mut self, partitions: &[TopicPartition]) {
+        let _ = partitions;
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Subscription {
+    None,
+    Topics(Vec<String>),
+    Pattern(Regex),
+}
+
+/// How a partition's next fetch offset is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Known(i64),
+    /// Use the committed offset, else the reset policy.
+    Committed,
+    /// Use the reset policy.
+    Reset,
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    position: Position,
+    paused: bool,
+    records: VecDeque<ConsumerRecord>,
+    /// Bumped by seeks; fetch answers from an older epoch are dropped.
+    epoch: u64,
+    fetching: bool,
+}
+
+impl PartitionState {
+    fn new(position: Position) -> Self {
+        Self {
+            position,
+            paused: false,
+            records: VecDeque::new(),
+            epoch: 0,
+            fetching: false,
+        }
+    }
+}
+
+/// An async consumer.
+pub struct Consumer {
+    cluster: Arc<Cluster>,
+    config: ConsumerConfig,
+    subscription: Subscription,
+    /// Topics the subscription resolved to at the last join.
+    subscribed: Vec<String>,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
+    membership: Option<Membership>,
+    fetches: JoinSet<(i32, Vec<Fetched>)>,
+    fetching_leaders: HashSet<i32>,
+    listener: Option<Box<dyn RebalanceListener>>,
+    next_auto_commit: Instant,
+    metadata_needed: bool,
+    /// Rotates which partition poll drains first, so none starves.
+    drain_start: usize,
+    closed: bool,
+}
+
+impl Consumer {
+    /// A consumer for the cluster in `config`; connects on first use.
+    pub fn new(config: ConsumerConfig) -> Result<Self> {
+        if config.assignors.is_empty() {
+            return Err(Error::Config("assignors: offer at least one".to_owned()));
+        }
+        if config.max_poll_records == 0 {
+            return Err(Error::Config(
+                "max_poll_records must be above zero".to_owned(),
+            ));
+        }
+        Ok(Self {
+            cluster: Cluster::new(config.client.clone())?,
+            next_auto_commit: Instant::now() + config.auto_commit_interval,
+            config,
+            subscription: Subscription::None,
+            subscribed: Vec::new(),
+            partitions: BTreeMap::new(),
+            membership: None,
+            fetches: JoinSet::new(),
+            fetching_leaders: HashSet::new(),
+            listener: None,
+            metadata_needed: false,
+            drain_start: 0,
+            closed: false,
+        })
+    }
+
+    /// Sets the rebalance listener.
+    pub fn set_rebalance_listener(&mut self, listener: impl RebalanceListener + 'static) {
+        self.listener = Some(Box::new(listener));
+    }
+
+    fn group_settings(&self) -> Result<GroupSettings> {
+        let group = self.config.group_id.clone().ok_or_else(|| {
+            Error::Config("subscribe needs a group_id (or use assign)".to_owned())
+        })?;
+        Ok(GroupSettings {
+            group,
+            assignors: self.config.assignors.clone(),
+            session_timeout: self.config.session_timeout,
+            rebalance_timeout: self.config.rebalance_timeout,
+            heartbeat_interval: self.config.heartbeat_interval,
+        })
+    }
+
+    /// Joins the group consuming `topics`; partitions arrive with the next `poll`.
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        self.start_group(Subscription::Topics(
+            topics.iter().map(|t| (*t).to_owned()).collect(),
+        ))
+    }
+
+    /// Joins the group consuming every topic whose whole name matches `pattern`; topics
+    /// created later join the subscription when metadata is refreshed.
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
+        let regex = Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| Error::Config(format!("subscription pattern {pattern:?}: {e}")))?;
+        self.start_group(Subscription::Pattern(regex))
+    }
+
+    fn start_group(&mut self, subscription: Subscription) -> Result<()> {
+        if !self.partitions.is_empty() && self.membership.is_none() {
+            return Err(Error::Config(
+                "already assigned manually; unassign first".to_owned(),
+            ));
+        }
+        let settings = self.group_settings()?;
+        self.subscription = subscription;
+        match &mut self.membership {
+            Some(m) => m.rejoin.raise(),
+            None => self.membership = Some(Membership::new(settings)),
+        }
+        Ok(())
+    }
+
+    /// Consumes exactly `partitions`, without group membership (commits still use the
+    /// group_id if set).
+    pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        if self.membership.is_some() {
+            return Err(Error::Config(
+                "subscribed to a group; cannot also assign".to_owned(),
+            ));
+        }
+        let start = if self.config.group_id.is_some() {
+            Position::Committed
+        } else {
+            Position::Reset
+        };
+        self.partitions.retain(|tp, _| partitions.contains(tp));
+        for tp in partitions {
+            self.partitions
+                .entry(tp.clone())
+                .or_insert_with(|| PartitionState::new(start));
+        }
+        Ok(())
+    }
+
+    /// Leaves the group (committing first with auto-commit) or drops the manual assignment.
+    pub async fn unsubscribe(&mut self) -> Result<()> {
+        let owned = self.assignment();
+        let left = if self.membership.is_some() {
+            // Revoking commits under the current generation, so it happens before leaving.
+            self.revoke(&owned).await;
+            match self.membership.take() {
+                Some(mut m) => m.leave(&self.cluster).await,
+                None => Ok(()),
+            }
+        } else {
+            Ok(())
+        };
+        self.partitions.clear();
+        self.subscription = Subscription::None;
+        self.subscribed.clear();
+        left
+    }
+
+    /// The partitions currently assigned, sorted.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    /// The offset of the next record `poll` returns for `tp`, if known yet.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        match self.partitions.get(tp)?.position {
+            Position::Known(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    fn state(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
+        self.partitions
+            .get_mut(tp)
+            .ok_or_else(|| Error::Config(format!("{tp} is not assigned to this consumer")))
+    }
+
+    /// The next poll returns `tp` from `offset`.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        let s = self.state(tp)?;
+        s.position = Position::Known(offset);
+        s.records.clear();
+        s.epoch += 1;
+        Ok(())
+    }
+
+    async fn seek_to(
+        &mut self,
+        partitions: &[TopicPartition],
+        spec: impl Fn(&TopicPartition) -> OffsetSpec,
+    ) -> Result<()> {
+        let specs: Vec<(TopicPartition, OffsetSpec)> =
+            partitions.iter().map(|tp| (tp.clone(), spec(tp))).collect();
+        let found = offsets::list_offsets(&self.cluster, &specs).await?;
+        let mut end = None;
+        for tp in partitions {
+            let offset = match found.get(tp) {
+                Some((o, _)) if *o >= 0 => *o,
+                // No record at or after the timestamp: the end, where the next one will be.
+                _ => {
+                    if end.is_none() {
+                        let latest: Vec<_> = partitions
+                            .iter()
+                            .map(|tp| (tp.clone(), OffsetSpec::Latest))
+                            .collect();
+                        end = Some(offsets::list_offsets(&self.cluster, &latest).await?);
+                    }
+                    end.as_ref().and_then(|e| e.get(tp)).map_or(0, |(o, _)| *o)
+                }
+            };
+            self.seek(tp, offset)?;
+        }
+        Ok(())
+    }
+
+    /// Seeks `partitions` to their earliest offsets.
+    pub async fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_to(partitions, |_| OffsetSpec::Earliest).await
+    }
+
+    /// Seeks `partitions` to their log ends.
+    pub async fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_to(partitions, |_| OffsetSpec::Latest).await
+    }
+
+    /// Seeks `partitions` to the first record at or after `timestamp_ms` (the end if none).
+    pub async fn seek_to_timestamp(
+        &mut self,
+        partitions: &[TopicPartition],
+        timestamp_ms: i64,
+    ) -> Result<()> {
+        self.seek_to(partitions, |_| OffsetSpec::Timestamp(timestamp_ms))
+            .await
+    }
+
+    /// Stops returning records of `partitions` until resumed (they stay assigned).
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.state(tp)?.paused = true;
+        }
+        Ok(())
+    }
+
+    /// Resumes paused partitions.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.state(tp)?.paused = false;
+        }
+        Ok(())
+    }
+
+    /// Paused partitions, sorted.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.partitions
+            .iter()
+            .filter(|(_, s)| s.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// Waits up to `timeout` for records; an empty result means none arrived in time.
+    /// Group joins, rebalances and auto-commits happen inside poll, so bound it with
+    /// `timeout` rather than by dropping the future: a rebalance cut short is redone on the
+    /// next poll, but partitions being revoked at that moment may be committed late.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.poll_up_to(self.config.max_poll_records, timeout).await
+    }
+
+    /// The next record, waiting as long as it takes.
+    pub async fn recv(&mut self) -> Result<ConsumerRecord> {
+        loop {
+            if let Some(r) = self.poll_up_to(1, Duration::from_secs(1)).await?.pop() {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// The records as a stream (each item is one [`Consumer::recv`]).
+    pub fn stream(&mut self) -> impl Stream<Item = Result<ConsumerRecord>> + '_ {
+        futures::stream::unfold(self, |c| async move {
+            let r = c.recv().await;
+            Some((r, c))
+        })
+    }
+
+    async fn poll_up_to(&mut self, max: usize, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        if self.closed {
+            return Err(Error::Closed("consumer"));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.maintain().await {
+                Ok(()) => {}
+                // The coordinator or a leader moved, or a broker restarts: keep polling and
+                // try again after a backoff, as long as the caller is waiting anyway.
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    tracing::debug!(target: "flyq_client::consumer", error = %e, "retrying");
+                    let backoff = Instant::now() + self.cluster.config.reconnect_backoff_max;
+                    tokio::time::sleep_until(backoff.min(deadline)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let records = self.take_buffered(max);
+            // Fetch again before handing records out, so the next ones arrive meanwhile.
+            self.start_fetches();
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
+            let rejoin = self.membership.as_ref().map(|m| m.rejoin.clone());
+            let rejoin_raised = async {
+                match &rejoin {
+                    Some(r) => r.raised().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(done) = self.fetches.join_next(), if !self.fetches.is_empty() => self.absorb(done)?,
+                () = rejoin_raised => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Group (re)join, pattern refresh, position lookups, auto-commit, metadata refresh.
+    async fn maintain(&mut self) -> Result<()> {
+        if let (Subscription::Pattern(_), Some(m)) = (&self.subscription, &self.membership)
+            && self.cluster.metadata_stale()
+        {
+            self.cluster.refresh_metadata(&[], false).await?;
+            if self.resolve_subscription() != self.subscribed {
+                m.rejoin.raise();
+            }
+        }
+        if self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.rejoin.is_raised())
+        {
+            self.rejoin().await?;
+        }
+        // Leaders can move without a fetch failing (e.g. new replicas); refresh periodically.
+        if self.metadata_needed || self.cluster.metadata_stale() {
+            self.metadata_needed = false;
+            let topics: BTreeSet<String> =
+                self.partitions.keys().map(|tp| tp.topic.clone()).collect();
+            self.cluster
+                .refresh_metadata(&topics.into_iter().collect::<Vec<_>>(), false)
+                .await?;
+        }
+        self.resolve_positions().await?;
+        if self.config.enable_auto_commit
+            && self.config.group_id.is_some()
+            && Instant::now() >= self.next_auto_commit
+        {
+            self.next_auto_commit = Instant::now() + self.config.auto_commit_interval;
+            if let Err(e) = self.commit_partitions(None).await {
+                tracing::warn!(target: "flyq_client::consumer", error = %e, "auto-commit failed");
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_subscription(&self) -> Vec<String> {
+        match &self.subscription {
+            Subscription::None => Vec::new(),
+            Subscription::Topics(t) => t.clone(),
+            Subscription::Pattern(re) => {
+                let md = self.cluster.metadata();
+                let mut topics: Vec<String> = md
+                    .topics
+                    .iter()
+                    .filter(|(name, t)| !t.internal && re.is_match(name))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                topics.sort();
+                topics
+            }
+        }
+    }
+
+    async fn rejoin(&mut self) -> Result<()> {
+        if let Subscription::Pattern(_) = self.subscription {
+            self.cluster.refresh_metadata(&[], false).await?;
+        }
+        let topics = self.resolve_subscription();
+        let cooperative = self
+            .membership
+            .as_ref()
+            .and_then(|m| m.assignor)
+            .map_or_else(
+                || self.config.assignors.iter().all(|a| a.cooperative()),
+                Assignor::cooperative,
+            );
+        let owned = self.assignment();
+        if !cooperative && !owned.is_empty() {
+            self.revoke(&owned).await;
+        }
+        let owned = self.assignment();
+        let Some(m) = self.membership.as_mut() else {
+            return Ok(());
+        };
+        let assigned = m.join(&self.cluster, &topics, &owned).await?;
+        let cooperative = m.assignor.is_some_and(Assignor::cooperative);
+        let rejoin = m.rejoin.clone();
+        self.subscribed = topics;
+        let revoked: Vec<TopicPartition> = owned
+            .iter()
+            .filter(|tp| !assigned.contains(tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() {
+            self.revoke(&revoked).await;
+            if cooperative {
+                // Second phase: the revoked partitions go to their new owners in the next
+                // rebalance, which this member triggers now.
+                rejoin.raise();
+            }
+        }
+        let added: Vec<TopicPartition> = assigned
+            .iter()
+            .filter(|tp| !self.partitions.contains_key(tp))
+            .cloned()
+            .collect();
+        for tp in &added {
+            self.partitions
+                .insert(tp.clone(), PartitionState::new(Position::Committed));
+        }
+        tracing::info!(target: "flyq_client::consumer", assigned = ?added, revoked = ?revoked, "rebalanced");
+        if let Some(l) = &mut self.listener {
+            l.on_assigned(&added);
+        }
+        Ok(())
+    }
+
+    /// Commits (with auto-commit), tells the listener, and drops `partitions`.
+    async fn revoke(&mut self, partitions: &[TopicPartition]) {
+        if self.config.enable_auto_commit
+            && let Err(e) = self.commit_partitions(Some(partitions)).await
+        {
+            tracing::warn!(target: "flyq_client::consumer", error = %e, "commit before revocation failed");
+        }
+        if let Some(l) = &mut self.listener {
+            l.on_revoked(partitions);
+        }
+        for tp in partitions {
+            self.partitions.remove(tp);
+        }
+    }
+
+    async fn resolve_positions(&mut self) -> Result<()> {
+        let committed_wanted: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.position == Position::Committed)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !committed_wanted.is_empty() {
+            let committed = match self.config.group_id.clone() {
+                Some(group) => {
+                    let cluster = self.cluster.clone();
+                    offsets::with_retries(&cluster, || async {
+                        let conn = offsets::coordinator(&cluster, &group).await?;
+                        offsets::fetch_committed(&conn, &group, Some(&committed_wanted)).await
+                    })
+                    .await?
+                }
+                None => BTreeMap::new(),
+            };
+            for tp in committed_wanted {
+                if let Some(s) = self.partitions.get_mut(&tp) {
+                    s.position = committed
+                        .get(&tp)
+                        .map_or(Position::Reset, |o| Position::Known(*o));
+                }
+            }
+        }
+        let reset: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.position == Position::Reset)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if reset.is_empty() {
+            return Ok(());
+        }
+        let spec = match self.config.auto_offset_reset {
+            OffsetReset::Earliest => OffsetSpec::Earliest,
+            OffsetReset::Latest => OffsetSpec::Latest,
+            OffsetReset::None => {
+                return Err(Error::Config(format!(
+                    "no committed offset for {} and auto_offset_reset is None: seek first",
+                    reset[0]
+                )));
+            }
+        };
+        let specs: Vec<_> = reset.iter().map(|tp| (tp.clone(), spec)).collect();
+        let found = offsets::list_offsets(&self.cluster, &specs).await?;
+        for tp in reset {
+            if let (Some(s), Some((o, _))) = (self.partitions.get_mut(&tp), found.get(&tp)) {
+                s.position = Position::Known(*o);
+            }
+        }
+        Ok(())
+    }
+
+    fn take_buffered(&mut self, max: usize) -> Vec<ConsumerRecord> {
+        let mut out = Vec::new();
+        let n = self.partitions.len();
+        if n == 0 {
+            return out;
+        }
+        self.drain_start = (self.drain_start + 1) % n;
+        let start = self.drain_start;
+        for s in self.partitions.values_mut().skip(start) {
+            take_from(s, max, &mut out);
+        }
+        for s in self.partitions.values_mut().take(start) {
+            take_from(s, max, &mut out);
+        }
+        out
+    }
+
+    fn start_fetches(&mut self) {
+        let metadata = self.cluster.metadata();
+        let mut by_leader: BTreeMap<i32, Vec<FetchTarget>> = BTreeMap::new();
+        for (tp, s) in &mut self.partitions {
+            let Position::Known(offset) = s.position else {
+                continue;
+            };
+            if s.paused || s.fetching || !s.records.is_empty() {
+                continue;
+            }
+            let Some(leader) = metadata.leader(&tp.topic, tp.partition) else {
+                self.metadata_needed = true;
+                continue;
+            };
+            if self.fetching_leaders.contains(&leader) {
+                continue;
+            }
+            by_leader.entry(leader).or_default().push(FetchTarget {
+                tp: tp.clone(),
+                offset,
+                epoch: s.epoch,
+            });
+        }
+        let limits = FetchLimits {
+            max_wait_ms: i32::try_from(self.config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX),
+            min_bytes: self.config.fetch_min_bytes,
+            max_bytes: self.config.fetch_max_bytes,
+            partition_max_bytes: self.config.max_partition_fetch_bytes,
+        };
+        for (leader, targets) in by_leader {
+            for t in &targets {
+                if let Some(s) = self.partitions.get_mut(&t.tp) {
+                    s.fetching = true;
+                }
+            }
+            self.fetching_leaders.insert(leader);
+            let cluster = self.cluster.clone();
+            self.fetches.spawn(async move {
+                (
+                    leader,
+                    fetcher::fetch(cluster, leader, targets, limits).await,
+                )
+            });
+        }
+    }
+
+    fn absorb(
+        &mut self,
+        done: std::result::Result<(i32, Vec<Fetched>), tokio::task::JoinError>,
+    ) -> Result<()> {
+        let Ok((leader, fetched)) = done else {
+            // A fetch task panicked or was cancelled: forget every fetch so they restart.
+            self.fetching_leaders.clear();
+            self.partitions
+                .values_mut()
+                .for_each(|s| s.fetching = false);
+            return Ok(());
+        };
+        self.fetching_leaders.remove(&leader);
+        for f in fetched {
+            let Some(s) = self.partitions.get_mut(&f.target.tp) else {
+                continue;
+            };
+            s.fetching = false;
+            if s.epoch != f.target.epoch || s.position != Position::Known(f.target.offset) {
+                continue;
+            }
+            match f.result {
+                Ok(records) => s.records.extend(records),
+                Err(e) if e.kafka_error() == Some(ResponseError::OffsetOutOfRange) => {
+                    tracing::info!(target: "flyq_client::consumer", tp = %f.target.tp, offset = f.target.offset, "offset out of range; resetting");
+                    s.position = Position::Reset;
+                }
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(target: "flyq_client::consumer", tp = %f.target.tp, error = %e, "fetch failed; retrying");
+                    self.metadata_needed = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Positions of `filter` (all assigned partitions when `None`) that are known.
+    fn positions(&self, filter: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, i64> {
+        self.partitions
+            .iter()
+            .filter(|(tp, _)| filter.is_none_or(|f| f.contains(tp)))
+            .filter_map(|(tp, s)| match s.position {
+                Position::Known(o) => Some((tp.clone(), o)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn commit_partitions(&mut self, filter: Option<&[TopicPartition]>) -> Result<()> {
+        let offsets = self.positions(filter);
+        self.commit_offsets(&offsets).await
+    }
+
+    /// Commits the current positions (the offsets after the records polled so far) and waits.
+    pub async fn commit(&mut self) -> Result<()> {
+        self.commit_partitions(None).await
+    }
+
+    /// Commits explicit offsets (the next offset to consume per partition) and waits.
+    pub async fn commit_offsets(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let group = self
+            .config
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::Config("commits need a group_id".to_owned()))?;
+        let (generation, member_id, conn) = match &mut self.membership {
+            Some(m) => (
+                m.generation,
+                m.member_id.clone(),
+                Some(m.coordinator(&self.cluster).await?),
+            ),
+            None => (-1, String::new(), None),
+        };
+        let conn = match conn {
+            Some(c) => c,
+            None => offsets::coordinator(&self.cluster, &group).await?,
+        };
+        offsets::commit(&conn, &group, generation, &member_id, offsets).await
+    }
+
+    /// Starts committing the current positions and returns at once; the returned future
+    /// resolves with the outcome and need not be awaited.
+    pub fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let offsets = self.positions(None);
+        let cluster = self.cluster.clone();
+        let group = self.config.group_id.clone();
+        let (generation, member_id) = self
+            .membership
+            .as_ref()
+            .map_or((-1, String::new()), |m| (m.generation, m.member_id.clone()));
+        let task = tokio::spawn(async move {
+            let group = group.ok_or_else(|| Error::Config("commits need a group_id".to_owned()))?;
+            if offsets.is_empty() {
+                return Ok(());
+            }
+            let conn = offsets::coordinator(&cluster, &group).await?;
+            offsets::commit(&conn, &group, generation, &member_id, &offsets).await
+        });
+        async move { task.await.map_err(|_| Error::Closed("consumer"))? }
+    }
+
+    /// Committed offsets of `partitions` for this consumer's group (absent: none committed).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let group = self
+            .config
+            .group_id
+            .as_deref()
+            .ok_or_else(|| Error::Config("committed offsets need a group_id".to_owned()))?;
+        let conn = offsets::coordinator(&self.cluster, group).await?;
+        offsets::fetch_committed(&conn, group, Some(partitions)).await
+    }
+
+    /// Commits (with auto-commit), revokes, and leaves the group so the others rebalance at
+    /// once.
+    pub async fn close(mut self) -> Result<()> {
+        self.shutdown().await
+    }
+
+    async fn shutdown(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        self.fetches.abort_all();
+        let owned = self.assignment();
+        if self.membership.is_some() && !owned.is_empty() {
+            self.revoke(&owned).await;
+        } else if self.config.enable_auto_commit && self.config.group_id.is_some() {
+            self.commit_partitions(None).await?;
+        }
+        match self.membership.as_mut() {
+            Some(m) => m.leave(&self.cluster).await,
+            None => Ok(()),
+        }
+    }
+}
+
+fn take_from(s: &mut PartitionState, max: usize, out: &mut Vec<ConsumerRecord>) {
+    if s.paused {
+        return;
+    }
+    while out.len() < max {
+        let Some(r) = s.records.pop_front() else {
+            break;
+        };
+        s.position = Position::Known(r.offset + 1);
+        out.push(r);
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        // Best effort: without a runtime there is no way to send; the session times out.
+        let leave = self.membership.as_ref().and_then(Membership::leave_later);
+        if let (Some((conn, request)), Ok(rt)) = (leave, tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                let _ = conn.send(&request).await;
+            });
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! The record accumulator: per-partition queues of batches between `send` and the sender.
+//!
+//! `send` appends encoded records to the partition's open batch under one short lock; a batch
+//! is closed when full, when its linger expires, or on flush. The sender drains closed batches,
+//! at most one per partition per Produce request, assigning idempotence sequence numbers in
+//! queue order, so retried batches (re-inserted by sequence) go out before later ones.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::{OwnedSemaphorePermit, watch};
+
+use super::batch::BatchBuilder;
+use super::partitioner::Rng;
+use super::{DeliveryFuture, ProducerConfig};
+use crate::cluster::Metadata;
+use crate::error::Error;
+use crate::types::Header;
+
+/// Batches start this small and grow, so many slow partitions do not each hold a full
+/// `batch_size` allocation.
+const INITIAL_BATCH_CAPACITY: usize = 16 * 1024;
+
+/// What a batch's records learn when it completes: (base offset, log append time or -1).
+pub(crate) type Outcome = Option<Result<(i64, i64), Error>>;
+
+/// A batch's contents: still raw (compressed and sealed by the request task, off the lock),
+/// compressed but waiting for a (new) sequence, or sealed bytes kept for retries.
+#[derive(Debug)]
+pub(crate) enum Body {
+    Raw(BatchBuilder),
+    Closed(BytesMut),
+    Sealed(Bytes),
+}
+
+/// Producer id and epoch written into batches (-1, -1 without idempotence).
+pub(crate) type Identity = (i64, i16);
+
+/// A batch that left the open slot.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) body: Body,
+    pub(crate) count: i32,
+    /// -1 until assigned (or always, without idempotence).
+    pub(crate) base_sequence: i32,
+    /// The identity the sequence belongs to, set with it.
+    pub(crate) identity: Identity,
+    pub(crate) outcome: watch::Sender<Outcome>,
+    /// Buffer memory held until the batch completes.
+    _memory: Option<OwnedSemaphorePermit>,
+    pub(crate) created: Instant,
+    pub(crate) attempts: u32,
+    pub(crate) retry_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct OpenBatch {
+    builder: BatchBuilder,
+    created: Instant,
+    outcome: watch::Sender<Outcome>,
+    memory: Option<OwnedSemaphorePermit>,
+}
+
+impl OpenBatch {
+    fn close(self) -> Batch {
+        Batch {
+            count: self.builder.count(),
+            body: Body::Raw(self.builder),
+            base_sequence: -1,
+            identity: (-1, -1),
+            outcome: self.outcome,
+            _memory: self.memory,
+            created: self.created,
+            attempts: 0,
+            retry_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct PartitionQueue {
+    open: Option<OpenBatch>,
+    ready: VecDeque<Batch>,
+    next_sequence: i32,
+}
+
+#[derive(Debug)]
+struct TopicQueues {
+    name: Arc<str>,
+    partitions: Vec<PartitionQueue>,
+    sticky: Option<i32>,
+}
+
+impl TopicQueues {
+    fn queue(&mut self, partition: i32) -> &mut PartitionQueue {
+        let index = usize::try_from(partition).unwrap_or(0);
+        if self.partitions.len() <= index {
+            self.partitions
+                .resize_with(index + 1, PartitionQueue::default);
+        }
+        &mut self.partitions[index]
+    }
+
+    /// Moves the open batch to the ready queue; a keyless sticky partition moves on.
+    fn close_open(&mut self, partition: i32, partitions: i32, rng: &mut Rng) {
+        let q = self.queue(partition);
+        if let Some(open) = q.open.take() {
+            q.ready.push_back(open.close());
+            if self.sticky == Some(partition) {
+                self.sticky = Some(rng.next_sticky(partitions, Some(partition)));
+            }
+        }
+    }
+}
+
+/// One batch on its way to a leader.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) batch: Batch,
+}
+
+/// A Produce request's worth of batches for one leader.
+pub(crate) struct Drained {
+    pub(crate) leader: i32,
+    pub(crate) batches: Vec<InFlight>,
+}
+
+/// What one pass of the sender found.
+pub(crate) struct Drain {
+    pub(crate) requests: Vec<Drained>,
+    /// When the sender must look again (earliest linger expiry or retry time).
+    pub(crate) next_wake: Option<Instant>,
+    /// Topics with batches whose leader is unknown.
+    pub(crate) unknown_leaders: Vec<String>,
+}
+
+/// Everything behind the accumulator lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    topics: HashMap<Arc<str>, TopicQueues>,
+    pub(crate) in_flight: HashMap<i32, usize>,
+    pub(crate) flushing: usize,
+    pub(crate) shutdown: bool,
+    /// Current producer id and epoch.
+    pub(crate) identity: Identity,
+    /// A sequenced batch failed for good, leaving a gap the broker would refuse every later
+    /// batch for: take a new producer id (once nothing is in flight) and renumber.
+    pub(crate) new_identity_needed: bool,
+    rng: Rng,
+}
+
+/// A record ready to append (partitioning decided except for keyless sticky records).
+pub(crate) struct Append<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: Option<i32>,
+    pub(crate) partitions: i32,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a [Header],
+    pub(crate) size_bound: usize,
+    pub(crate) memory: OwnedSemaphorePermit,
+}
+
+/// What `append` did: the delivery future, whether a new batch started (one more unfinished
+/// batch) and whether a batch became ready (wake the sender).
+pub(crate) struct Appended {
+    pub(crate) delivery: DeliveryFuture,
+    pub(crate) new_batch: bool,
+    pub(crate) batch_ready: bool,
+}
+
+impl State {
+    pub(crate) fn new(identity: Identity) -> Self {
+        Self {
+            topics: HashMap::new(),
+            in_flight: HashMap::new(),
+            flushing: 0,
+            shutdown: false,
+            identity,
+            new_identity_needed: false,
+            rng: Rng::seeded(),
+        }
+    }
+
+    pub(crate) fn append(&mut self, r: Append<'_>, config: &ProducerConfig) -> Appended {
+        let topics = &mut self.topics;
+        let rng = &mut self.rng;
+        let t = match topics.get_mut(r.topic) {
+            Some(t) => t,
+            None => {
+                let name: Arc<str> = Arc::from(r.topic);
+                topics.entry(name.clone()).or_insert(TopicQueues {
+                    name,
+                    partitions: Vec::new(),
+                    sticky: None,
+                })
+            }
+        };
+        let mut batch_ready = false;
+        let partition = match r.partition {
+            Some(p) => p,
+            None => {
+                let p = *t.sticky.get_or_insert_with(|| rng.below(r.partitions));
+                // The partition count may have shrunk from the caller's view (never in Kafka,
+                // but a recreated topic can); stay in range.
+                if p >= r.partitions {
+                    let p = rng.below(r.partitions);
+                    t.sticky = Some(p);
+                    p
+                } else {
+                    p
+                }
+            }
+        };
+        let q = t.queue(partition);
+        let full = q.open.as_ref().is_some_and(|o| {
+            o.builder.count() > 0 && o.builder.size() + r.size_bound > config.batch_size
+        });
+        let mut partition = partition;
+        if full {
+            t.close_open(partition, r.partitions, rng);
+            batch_ready = true;
+            if r.partition.is_none() {
+                partition = t.sticky.unwrap_or(partition);
+            }
+        }
+        let topic_name = t.name.clone();
+        let q = t.queue(partition);
+        let mut new_batch = false;
+        let open = q.open.get_or_insert_with(|| {
+            new_batch = true;
+            OpenBatch {
+                builder: BatchBuilder::new(
+                    config
+                        .batch_size
+                        .min(INITIAL_BATCH_CAPACITY)
+                        .max(r.size_bound),
+                    r.timestamp,
+                ),
+                created: Instant::now(),
+                outcome: watch::Sender::new(None),
+                memory: None,
+            }
+        });
+        match &mut open.memory {
+            Some(m) => m.merge(r.memory),
+            None => open.memory = Some(r.memory),
+        }
+        let index = open.builder.append(r.timestamp, r.key, r.value, r.headers);
+        let delivery = DeliveryFuture {
+            outcome: open.outcome.subscribe(),
+            topic: topic_name,
+            partition,
+            index,
+            timestamp: r.timestamp,
+        };
+        if open.builder.size() >= config.batch_size {
+            t.close_open(partition, r.partitions, rng);
+            batch_ready = true;
+        }
+        Appended {
+            delivery,
+            new_batch,
+            batch_ready,
+        }
+    }
+
+    /// Closes batches whose linger expired (all of them when flushing or shutting down) and
+    /// takes what can be sent now.
+    pub(crate) fn drain(
+        &mut self,
+        metadata: &Metadata,
+        config: &ProducerConfig,
+        idempotent: bool,
+        now: Instant,
+    ) -> Drain {
+        let close_all = self.flushing > 0 || self.shutdown;
+        let mut next_wake: Option<Instant> = None;
+        let mut wake_at = |t: Instant| next_wake = Some(next_wake.map_or(t, |w| w.min(t)));
+        let mut unknown_leaders = Vec::new();
+        let mut by_leader: BTreeMap<i32, Vec<(Arc<str>, i32)>> = BTreeMap::new();
+        for t in self.topics.values_mut() {
+            let partitions = metadata
+                .partition_count(&t.name)
+                .unwrap_or(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+            for p in 0..t.partitions.len() {
+                let partition = i32::try_from(p).unwrap_or(i32::MAX);
+                if let Some(open) = &t.partitions[p].open {
+                    let deadline = open.created + config.linger;
+                    if close_all || deadline <= now {
+                        t.close_open(partition, partitions, &mut self.rng);
+                    } else {
+                        wake_at(deadline);
+                    }
+                }
+                let Some(front) = t.partitions[p].ready.front() else {
+                    continue;
+                };
+                if let Some(at) = front.retry_at.filter(|at| *at > now) {
+                    wake_at(at);
+                    continue;
+                }
+                match metadata.leader(&t.name, partition) {
+                    Some(leader) => by_leader
+                        .entry(leader)
+                        .or_default()
+                        .push((t.name.clone(), partition)),
+                    None => unknown_leaders.push(t.name.to_string()),
+                }
+            }
+        }
+        let mut requests = Vec::new();
+        if self.new_identity_needed {
+            // Nothing new goes out under the old id; the sender renumbers once idle.
+            by_leader.clear();
+        }
+        for (leader, partitions) in by_leader {
+            let in_flight = self.in_flight.entry(leader).or_default();
+            while *in_flight < config.max_in_flight {
+                let mut batches = Vec::new();
+                let mut size = 0;
+                for (topic, partition) in &partitions {
+                    if size >= config.max_request_size {
+                        break;
+                    }
+                    let Some(t) = self.topics.get_mut(topic) else {
+                        continue;
+                    };
+                    let q = t.queue(*partition);
+                    let sendable = q
+                        .ready
+                        .front()
+                        .is_some_and(|b| b.retry_at.is_none_or(|at| at <= now));
+                    if !sendable {
+                        continue;
+                    }
+                    let Some(mut batch) = q.ready.pop_front() else {
+                        continue;
+                    };
+                    if idempotent && batch.base_sequence < 0 {
+                        batch.identity = self.identity;
+                        batch.base_sequence = q.next_sequence;
+                        // Sequences wrap to 0 after i32::MAX, as in the Java client.
+                        q.next_sequence = (q.next_sequence.wrapping_add(batch.count)) & i32::MAX;
+                    }
+                    size += match &batch.body {
+                        Body::Raw(b) => b.size(),
+                        Body::Closed(b) => b.len(),
+                        Body::Sealed(b) => b.len(),
+                    };
+                    batches.push(InFlight {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        batch,
+                    });
+                }
+                if batches.is_empty() {
+                    break;
+                }
+                *in_flight += 1;
+                requests.push(Drained { leader, batches });
+            }
+        }
+        unknown_leaders.sort();
+        unknown_leaders.dedup();
+        Drain {
+            requests,
+            next_wake,
+            unknown_leaders,
+        }
+    }
+
+    /// Whether no request is in flight to any broker.
+    pub(crate) fn idle(&self) -> bool {
+        self.in_flight.values().all(|n| *n == 0)
+    }
+
+    /// Switches to a new producer id: every queued batch gets a fresh sequence from 0 when it
+    /// is next drained (sealed ones are unsealed for that).
+    pub(crate) fn renumber(&mut self, identity: Identity) {
+        self.identity = identity;
+        self.new_identity_needed = false;
+        for t in self.topics.values_mut() {
+            for q in &mut t.partitions {
+                q.next_sequence = 0;
+                for b in &mut q.ready {
+                    b.base_sequence = -1;
+                    if let Body::Sealed(bytes) = &b.body {
+                        b.body = Body::Closed(BytesMut::from(&bytes[..]));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts a batch back for another attempt, before every later sequence of its partition.
+    pub(crate) fn requeue(&mut self, f: InFlight) {
+        let Some(t) = self.topics.get_mut(&*f.topic) else {
+            return;
+        };
+        let q = t.queue(f.partition);
+        let seq = f.batch.base_sequence;
+        let at = if seq < 0 {
+            0
+        } else {
+            q.ready
+                .iter()
+                .position(|b| b.base_sequence < 0 || b.base_sequence > seq)
+                .unwrap_or(q.ready.len())
+        };
+        q.ready.insert(at, f.batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::time::Duration;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    fn config() -> ProducerConfig {
+        ProducerConfig::new("127.0.0.1:9092")
+            .batch_size(250)
+            .linger(Duration::from_secs(60))
+    }
+
+    /// Permits must come from one semaphore: a batch merges those of its records.
+    fn append(
+        state: &mut State,
+        memory: &Arc<Semaphore>,
+        partition: Option<i32>,
+        config: &ProducerConfig,
+    ) -> Appended {
+        let memory = memory.clone().try_acquire_many_owned(64).unwrap();
+        state.append(
+            Append {
+                topic: "t",
+                partition,
+                partitions: 2,
+                timestamp: 1,
+                key: None,
+                value: Some(&[7u8; 30]),
+                headers: &[],
+                size_bound: 64,
+                memory,
+            },
+            config,
+        )
+    }
+
+    fn sequences(drain: &Drain) -> Vec<Vec<(i32, i32)>> {
+        drain
+            .requests
+            .iter()
+            .map(|r| {
+                r.batches
+                    .iter()
+                    .map(|f| (f.partition, f.batch.base_sequence))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_batches_close_and_wait_for_the_sender_linger_does_not_apply_to_them() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        let first = append(&mut state, &memory, Some(0), &config);
+        assert!(first.new_batch && !first.batch_ready);
+        // Records encode to 37 bytes but are admitted against a 64-byte bound, so a 250-byte
+        // batch (61-byte header) takes four; the fifth closes it.
+        let ready: Vec<bool> = (0..5)
+            .map(|_| append(&mut state, &memory, Some(0), &config).batch_ready)
+            .collect();
+        assert_eq!(ready, vec![false, false, false, true, false]);
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        // The closed batch goes; the open one waits for its linger.
+        assert_eq!(sequences(&drain), vec![vec![(0, 0)]]);
+        assert_eq!(drain.requests[0].batches[0].batch.count, 4);
+        assert_eq!(drain.requests[0].batches[0].batch.identity, (5, 0));
+        assert!(drain.next_wake.is_some());
+    }
+
+    #[test]
+    fn each_request_carries_one_batch_per_partition_in_sequence_order_up_to_max_in_flight() {
+        let mut config = config();
+        config.max_in_flight = 2;
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        for _ in 0..12 {
+            append(&mut state, &memory, Some(0), &config);
+        }
+        for _ in 0..4 {
+            append(&mut state, &memory, Some(1), &config);
+        }
+        state.flushing = 1;
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        // Partition 0 has three batches of 4 records, partition 1 one batch of 4.
+        assert_eq!(sequences(&drain), vec![vec![(0, 0), (1, 0)], vec![(0, 4)]]);
+        assert_eq!(state.in_flight[&1], 2);
+        // Nothing more until a request completes.
+        let more = state.drain(&metadata, &config, true, Instant::now());
+        assert!(more.requests.is_empty());
+        // A failed batch goes back before later sequences and is resent first.
+        let mut requests = drain.requests.into_iter();
+        let failed = requests.next().unwrap().batches.into_iter().next().unwrap();
+        state.requeue(failed);
+        state.in_flight.insert(1, 0);
+        let retry = state.drain(&metadata, &config, true, Instant::now());
+        assert_eq!(sequences(&retry), vec![vec![(0, 0)], vec![(0, 8)]]);
+    }
+
+    #[test]
+    fn a_new_identity_renumbers_queued_batches_from_zero() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        for _ in 0..8 {
+            append(&mut state, &memory, Some(0), &config);
+        }
+        state.flushing = 1;
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        assert_eq!(sequences(&drain), vec![vec![(0, 0)], vec![(0, 4)]]);
+        // The second batch failed for good; the first is back for a retry.
+        let mut requests = drain.requests.into_iter();
+        state.requeue(requests.next().unwrap().batches.into_iter().next().unwrap());
+        state.in_flight.insert(1, 0);
+        state.new_identity_needed = true;
+        assert!(
+            state
+                .drain(&metadata, &config, true, Instant::now())
+                .requests
+                .is_empty()
+        );
+        state.renumber((6, 0));
+        let drain = state.drain(&metadata, &config, true, Instant::now());
+        assert_eq!(sequences(&drain), vec![vec![(0, 0)]]);
+        assert_eq!(drain.requests[0].batches[0].batch.identity, (6, 0));
+    }
+
+    #[test]
+    fn keyless_records_stick_until_their_batch_closes() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((-1, -1));
+        let partitions: Vec<i32> = (0..9)
+            .map(|_| {
+                append(&mut state, &memory, None, &config)
+                    .delivery
+                    .partition
+            })
+            .collect();
+        // Four records fill a batch; the fifth starts one on the other partition.
+        assert!(partitions[..4].iter().all(|p| *p == partitions[0]));
+        assert!(partitions[4..8].iter().all(|p| *p != partitions[0]));
+        assert_eq!(partitions[8], partitions[0]);
+    }
+}

@@ -1,0 +1,297 @@
+//! The sender task: drains ready batches into one Produce request per leader (several in flight
+//! per connection), completes delivery futures from the answers, and re-queues retriable
+//! failures with backoff.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ProduceRequest;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use tokio::sync::oneshot;
+
+use super::accumulator::{Body, InFlight};
+use super::batch::seal;
+use super::{Acks, Shared};
+use crate::error::{Error, Result};
+use crate::offsets::topic_name;
+
+/// How long the sender sleeps when nothing has a deadline; any send or completion wakes it.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// Runs until the producer is dropped or closed and every batch has completed.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    // Per leader, the turn of the newest request: each request waits for the one drained
+    // before it to be on the wire, so batches (and retries, in sequence order) reach the
+    // broker in drain order even though requests are sealed and awaited concurrently.
+    let mut turns: HashMap<i32, oneshot::Receiver<()>> = HashMap::new();
+    loop {
+        let notified = shared.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let renumber = {
+            let state = shared.state.lock();
+            state.new_identity_needed && state.idle()
+        };
+        if renumber {
+            match super::new_identity(&shared.cluster).await {
+                Ok(identity) => {
+                    tracing::info!(target: "flyq_client::producer", producer_id = identity.0, "new producer id after a failed batch");
+                    shared.state.lock().renumber(identity);
+                }
+                Err(e) => {
+                    tracing::warn!(target: "flyq_client::producer", error = %e, "InitProducerId failed");
+                    tokio::time::sleep(shared.config.retry_backoff).await;
+                }
+            }
+            continue;
+        }
+        if shared.cluster.metadata_stale() {
+            refresh_metadata(&shared, Vec::new());
+        }
+        let metadata = shared.cluster.metadata();
+        let drain = {
+            let mut state = shared.state.lock();
+            if state.shutdown && *shared.unfinished.borrow() == 0 {
+                return;
+            }
+            state.drain(
+                &metadata,
+                &shared.config,
+                shared.idempotent(),
+                Instant::now(),
+            )
+        };
+        if !drain.unknown_leaders.is_empty() {
+            refresh_metadata(&shared, drain.unknown_leaders);
+        }
+        for request in drain.requests {
+            let (my_turn_done, next) = oneshot::channel();
+            let previous = turns.insert(request.leader, next);
+            tokio::spawn(send(
+                shared.clone(),
+                request.leader,
+                request.batches,
+                previous,
+                my_turn_done,
+            ));
+        }
+        let wake = drain.next_wake.unwrap_or_else(|| Instant::now() + IDLE);
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+}
+
+/// Refreshes metadata in the background (once at a time) and wakes the sender after.
+fn refresh_metadata(shared: &Arc<Shared>, topics: Vec<String>) {
+    if shared
+        .refreshing
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        if let Err(e) = shared.cluster.refresh_metadata(&topics, true).await {
+            tracing::debug!(target: "flyq_client::producer", error = %e, "metadata refresh failed");
+            tokio::time::sleep(shared.config.retry_backoff).await;
+        }
+        shared
+            .refreshing
+            .store(false, std::sync::atomic::Ordering::Release);
+        shared.wake.notify_one();
+    });
+}
+
+/// Sends one Produce request and settles each of its batches. It goes on the wire after
+/// `previous` signals (or is dropped) and signals `done` once written (or failed).
+async fn send(
+    shared: Arc<Shared>,
+    leader: i32,
+    batches: Vec<InFlight>,
+    previous: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+) {
+    let mut sendable = Vec::with_capacity(batches.len());
+    // Whether a sequenced batch failed for good (see `State::new_identity_needed`).
+    let mut gap = false;
+    for mut f in batches {
+        // Compress and seal off the accumulator lock; a retried batch is already sealed.
+        let identity = f.batch.identity;
+        let sequence = f.batch.base_sequence;
+        let closed = match std::mem::replace(&mut f.batch.body, Body::Sealed(Default::default())) {
+            Body::Raw(builder) => builder.close(shared.config.compression),
+            Body::Closed(bytes) => Ok(bytes),
+            sealed @ Body::Sealed(_) => {
+                f.batch.body = sealed;
+                sendable.push(f);
+                continue;
+            }
+        };
+        match closed {
+            Ok(bytes) => f.batch.body = Body::Sealed(seal(bytes, identity.0, identity.1, sequence)),
+            Err(e) => {
+                gap |= shared.idempotent();
+                shared.complete(f, Err(e));
+                continue;
+            }
+        }
+        sendable.push(f);
+    }
+    if let Some(previous) = previous {
+        // An error only means the previous request's task ended: its turn is over either way.
+        let _ = previous.await;
+    }
+    let result = produce(&shared, leader, &sendable, done).await;
+    let mut retries = Vec::new();
+    match result {
+        Err(e) => {
+            for f in sendable {
+                gap |= settle(&shared, f, Err(e.clone()), &mut retries);
+            }
+        }
+        Ok(None) => {
+            for f in sendable {
+                shared.complete(f, Ok((-1, -1)));
+            }
+        }
+        Ok(Some(mut answers)) => {
+            for f in sendable {
+                let answer = answers
+                    .remove(&(f.topic.to_string(), f.partition))
+                    .unwrap_or_else(|| {
+                        Err(Error::kafka(
+                            format!(
+                                "Produce to {}/{} (missing from the answer)",
+                                f.topic, f.partition
+                            ),
+                            ResponseError::NetworkException,
+                        ))
+                    });
+                gap |= settle(&shared, f, answer, &mut retries);
+            }
+        }
+    }
+    {
+        let mut state = shared.state.lock();
+        if let Some(n) = state.in_flight.get_mut(&leader) {
+            *n = n.saturating_sub(1);
+        }
+        for f in retries {
+            state.requeue(f);
+        }
+        state.new_identity_needed |= gap;
+    }
+    shared.wake.notify_one();
+}
+
+type Answers = BTreeMap<(String, i32), Result<(i64, i64)>>;
+
+/// Sends the request; `None` for acks=0, which gets no answer.
+async fn produce(
+    shared: &Shared,
+    leader: i32,
+    batches: &[InFlight],
+    written: oneshot::Sender<()>,
+) -> Result<Option<Answers>> {
+    let mut by_topic: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
+    for f in batches {
+        let Body::Sealed(bytes) = &f.batch.body else {
+            continue;
+        };
+        by_topic.entry(&f.topic).or_default().push(
+            PartitionProduceData::default()
+                .with_index(f.partition)
+                .with_records(Some(bytes.clone())),
+        );
+    }
+    let request = ProduceRequest::default()
+        .with_transactional_id(None)
+        .with_acks(shared.config.acks.wire())
+        .with_timeout_ms(
+            i32::try_from(shared.cluster.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+        )
+        .with_topic_data(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    TopicProduceData::default()
+                        .with_name(topic_name(t))
+                        .with_partition_data(ps)
+                })
+                .collect(),
+        );
+    let conn = shared.cluster.broker(leader).await?;
+    if shared.config.acks == Acks::None {
+        conn.send_oneway(&request).await?;
+        return Ok(None);
+    }
+    let submitted = conn
+        .submit(&request, shared.cluster.config.request_timeout)
+        .await?;
+    drop(written);
+    let response = submitted.response().await?;
+    let mut answers = Answers::new();
+    for t in response.responses {
+        for p in t.partition_responses {
+            let answer = match ResponseError::try_from_code(p.error_code) {
+                // A retry of a batch the broker already has: it was written once.
+                None | Some(ResponseError::DuplicateSequenceNumber) => {
+                    Ok((p.base_offset, p.log_append_time_ms))
+                }
+                Some(error) => Err(Error::kafka(
+                    match &p.error_message {
+                        Some(m) => format!("Produce to {}/{} ({m})", t.name.0.as_str(), p.index),
+                        None => format!("Produce to {}/{}", t.name.0.as_str(), p.index),
+                    },
+                    error,
+                )),
+            };
+            answers.insert((t.name.0.to_string(), p.index), answer);
+        }
+    }
+    Ok(Some(answers))
+}
+
+/// Completes a batch, or sets it aside for a retry when the error allows one. Returns whether
+/// a sequenced batch failed for good.
+fn settle(
+    shared: &Arc<Shared>,
+    mut f: InFlight,
+    answer: Result<(i64, i64)>,
+    retries: &mut Vec<InFlight>,
+) -> bool {
+    let Err(e) = answer else {
+        shared.complete(f, answer);
+        return false;
+    };
+    // With idempotence, a batch behind a failed one is refused as out of sequence; it goes
+    // again, in order, after the failed one.
+    let retriable = e.is_retriable()
+        || (shared.idempotent()
+            && e.kafka_error() == Some(ResponseError::OutOfOrderSequenceNumber));
+    let expired = f.batch.created.elapsed() >= shared.config.delivery_timeout;
+    if !retriable || expired || f.batch.attempts >= shared.config.retries {
+        let sequenced = f.batch.base_sequence >= 0;
+        shared.complete(f, Err(e));
+        return sequenced;
+    }
+    if matches!(
+        e.kafka_error(),
+        Some(
+            ResponseError::NotLeaderOrFollower
+                | ResponseError::UnknownTopicOrPartition
+                | ResponseError::LeaderNotAvailable
+        )
+    ) {
+        refresh_metadata(shared, vec![f.topic.to_string()]);
+    }
+    tracing::debug!(target: "flyq_client::producer", topic = %f.topic, partition = f.partition, error = %e, "retrying batch");
+    f.batch.attempts += 1;
+    f.batch.retry_at = Some(Instant::now() + shared.config.retry_backoff);
+    retries.push(f);
+    false
+}
