@@ -55,6 +55,13 @@
 //! - Every failure is an [`Error`]: its message says what to do, [`Error::code`] gives the
 //!   Kafka error code where the broker sent one and [`Error::is_retriable`] whether a retry can
 //!   help.
+//!
+//! # Not (yet) supported
+//!
+//! Transactions, TLS and SASL, static membership (`group.instance.id`), the KIP-848 consumer
+//! protocol, and enforcing a maximum poll interval. The cooperative-sticky assignor is balanced
+//! and sticky with two-phase revocation, but not move-for-move identical to Java's; since only
+//! the group leader assigns, mixed groups stay consistent.
 
 mod admin;
 mod cluster;

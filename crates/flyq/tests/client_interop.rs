@@ -22,6 +22,35 @@ const CODECS: [(&str, Compression); 5] = [
     ("zstd", Compression::Zstd),
 ];
 
+/// A background kcat consumer, stopped with SIGTERM (so it leaves its group) and killed if a
+/// test fails first.
+struct KcatGroupMember(std::process::Child);
+
+impl KcatGroupMember {
+    fn start(flyq: &Flyq, group: &str, topic: &str) -> Self {
+        let child = Command::new("kcat")
+            .args(["-b", &flyq.bootstrap(), "-G", group, "-q", topic])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    fn stop(&mut self) {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for KcatGroupMember {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn kcat(flyq: &Flyq, args: &[&str], input: Option<&str>) -> String {
     let (code, out, err) = run(
         Command::new("timeout")
@@ -116,7 +145,6 @@ async fn the_client_reads_what_kcat_writes_with_every_codec() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kcat_consumer_shares_a_group_with_the_client() {
     use flyq_client::{Admin, Assignor, ClientConfig, NewTopic};
-    use std::process::Stdio;
 
     let dir = tempfile::tempdir().unwrap();
     let flyq = Flyq::start(dir.path(), &[]);
@@ -161,23 +189,66 @@ async fn a_kcat_consumer_shares_a_group_with_the_client() {
         }
     };
     wait_for(1, 4).await;
-    let mut kcat = Command::new("kcat")
-        .args(["-b", &flyq.bootstrap(), "-G", "mixed", "-q", "mixed"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut kcat = KcatGroupMember::start(&flyq, "mixed", "mixed");
     let group = wait_for(2, 2).await;
     assert!(
         group.members.iter().any(|m| m.client_id == "rdkafka"),
         "{group:?}"
     );
     // kcat leaves cleanly on SIGTERM; the client takes every partition back.
-    let pid = kcat.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    tokio::task::block_in_place(|| kcat.wait()).unwrap();
+    tokio::task::block_in_place(|| kcat.stop());
     wait_for(1, 4).await;
     stop.send(true).unwrap();
     // The first poll joins, so the history starts with all four partitions.
     assert_eq!(polling.await.unwrap(), vec![4, 2, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_follows_a_kcat_group_leader() {
+    use flyq_client::{Admin, Assignor, ClientConfig, NewTopic};
+
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
+    admin
+        .create_topics(&[NewTopic::new("led", 4)])
+        .await
+        .unwrap();
+    // kcat joins first, so librdkafka leads and encodes the assignments.
+    let mut kcat = KcatGroupMember::start(&flyq, "led", "led");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = admin.describe_group("led").await.unwrap();
+        if g.state == "Stable" && g.members.len() == 1 && g.members[0].assignment.len() == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kcat never got the partitions: {g:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut config = ConsumerConfig::new(&flyq.bootstrap(), Some("led"))
+        .assignors(vec![Assignor::Range, Assignor::RoundRobin]);
+    config.heartbeat_interval = Duration::from_millis(100);
+    let mut consumer = Consumer::new(config).unwrap();
+    consumer.subscribe(&["led"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumer.assignment().len() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "assigned {:?}",
+            consumer.assignment()
+        );
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    let g = admin.describe_group("led").await.unwrap();
+    let kcat_member = g.members.iter().find(|m| m.client_id == "rdkafka").unwrap();
+    let mine = consumer.assignment();
+    assert!(
+        kcat_member.assignment.iter().all(|tp| !mine.contains(tp)),
+        "{g:?}"
+    );
+    consumer.close().await.unwrap();
+    tokio::task::block_in_place(|| kcat.stop());
 }

@@ -136,6 +136,8 @@ pub(crate) struct Drain {
     pub(crate) next_wake: Option<Instant>,
     /// Topics with batches whose leader is unknown.
     pub(crate) unknown_leaders: Vec<String>,
+    /// Batches that waited for a leader longer than the delivery timeout.
+    pub(crate) expired: Vec<InFlight>,
 }
 
 /// Everything behind the accumulator lock.
@@ -283,6 +285,8 @@ impl State {
         let mut next_wake: Option<Instant> = None;
         let mut wake_at = |t: Instant| next_wake = Some(next_wake.map_or(t, |w| w.min(t)));
         let mut unknown_leaders = Vec::new();
+        let mut expired = Vec::new();
+        let mut gap = false;
         let mut by_leader: BTreeMap<i32, Vec<(Arc<str>, i32)>> = BTreeMap::new();
         for t in self.topics.values_mut() {
             let partitions = metadata
@@ -310,10 +314,28 @@ impl State {
                         .entry(leader)
                         .or_default()
                         .push((t.name.clone(), partition)),
-                    None => unknown_leaders.push(t.name.to_string()),
+                    None => {
+                        // Nowhere to send them: batches past the delivery timeout fail here,
+                        // as they would after a failed attempt.
+                        let q = &mut t.partitions[p];
+                        while let Some(batch) = q.ready.pop_front() {
+                            if now.duration_since(batch.created) < config.delivery_timeout {
+                                q.ready.push_front(batch);
+                                break;
+                            }
+                            gap |= batch.base_sequence >= 0;
+                            expired.push(InFlight {
+                                topic: t.name.clone(),
+                                partition,
+                                batch,
+                            });
+                        }
+                        unknown_leaders.push(t.name.to_string());
+                    }
                 }
             }
         }
+        self.new_identity_needed |= gap;
         let mut requests = Vec::new();
         if self.new_identity_needed {
             // Nothing new goes out under the old id; the sender renumbers once idle.
@@ -372,6 +394,7 @@ impl State {
             requests,
             next_wake,
             unknown_leaders,
+            expired,
         }
     }
 
@@ -566,5 +589,26 @@ mod tests {
         assert!(partitions[..4].iter().all(|p| *p == partitions[0]));
         assert!(partitions[4..8].iter().all(|p| *p != partitions[0]));
         assert_eq!(partitions[8], partitions[0]);
+    }
+
+    #[test]
+    fn batches_without_a_leader_expire_after_the_delivery_timeout() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((-1, -1));
+        append(&mut state, &memory, Some(1), &config);
+        state.flushing = 1;
+        let no_topic = Metadata::single_broker(&[]);
+        let soon = state.drain(&no_topic, &config, false, Instant::now());
+        assert!(soon.expired.is_empty());
+        assert_eq!(soon.unknown_leaders, vec!["t".to_owned()]);
+        let late = Instant::now() + config.delivery_timeout;
+        let drain = state.drain(&no_topic, &config, false, late);
+        assert_eq!(drain.expired.len(), 1);
+        assert_eq!(drain.expired[0].partition, 1);
+        assert!(
+            !state.new_identity_needed,
+            "an unsent batch leaves no sequence gap"
+        );
     }
 }

@@ -63,6 +63,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Instant::now(),
             )
         };
+        for f in drain.expired {
+            let what = format!(
+                "delivery to {}/{} (no leader known within the delivery timeout)",
+                f.topic, f.partition
+            );
+            shared.complete(f, Err(Error::DeadlineExceeded(what)));
+        }
         if !drain.unknown_leaders.is_empty() {
             refresh_metadata(&shared, drain.unknown_leaders);
         }
