@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """W8 group churn (shared/bench/WORKLOADS.md): members join a consumer group one at a time,
-then leave one at a time, while W3's latency run consumes in the same group.
+then leave one at a time, while W3's latency run consumes in the same group. The members
+subscribe to their own topic (-t), so they rebalance the group without taking W3's records.
 
 For each change it reports the rebalance time: from the change (subscribe, or close returning)
 until every member still in the group has been given its new assignment. Prints one JSON line.
