@@ -13,6 +13,7 @@ import threading
 import time
 
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 
 class Member:
@@ -67,6 +68,15 @@ def main():
     ap.add_argument("--hold", type=float, default=2.0, help="seconds between changes")
     ap.add_argument("--timeout", type=float, default=30.0)
     args = ap.parse_args()
+    # The members' topic must exist: librdkafka consumers do not create topics, and a member
+    # with nothing to subscribe to is never assigned anything.
+    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    for future in admin.create_topics([NewTopic(args.topic, num_partitions=4)]).values():
+        try:
+            future.result(15)
+        except Exception as e:  # an existing topic is fine
+            if "TOPIC_ALREADY_EXISTS" not in str(e):
+                raise
     events, members, joins, leaves = [], [], [], []
     for _ in range(args.members):
         since = time.monotonic()
