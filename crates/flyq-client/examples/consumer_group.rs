@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         idle = 0;
         for r in &records {
             count += 1;
-            if count % 1_000 == 0 {
+            if count.is_multiple_of(1_000) {
                 println!(
                     "{} records; latest {}/{}@{}: {:?}",
                     count,
