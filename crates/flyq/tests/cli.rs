@@ -212,6 +212,47 @@ fn produce_from_args_and_stdin_then_consume_as_text_and_json() {
 }
 
 #[test]
+fn binary_values_round_trip_as_base64_in_json() {
+    let cli = Cli::start();
+    cli.ok(&["topic", "create", "bin", "--partitions", "1"]);
+    let mut child = cli
+        .command(&["produce", "bin", "--key-separator", "="])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"k\xff=\x00\xfe\ntext\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let json = records(&cli.ok(&["consume", "bin", "-e", "--format", "json"]));
+    assert_eq!(json.len(), 2);
+    assert_eq!(json[0]["key"], "a/8=");
+    assert_eq!(json[0]["key_encoding"], "base64");
+    assert_eq!(json[0]["value"], "AP4=");
+    assert_eq!(json[0]["value_encoding"], "base64");
+    assert_eq!(json[1]["key"], Value::Null);
+    assert_eq!(json[1]["value"], "text");
+    assert!(json[1].get("value_encoding").is_none());
+}
+
+#[test]
+fn tables_are_bold_only_when_colour_is_forced_and_never_with_no_color() {
+    let cli = Cli::start();
+    let forced = common::run(
+        cli.command(&["topic", "list"]).env("CLICOLOR_FORCE", "1"),
+        None,
+    );
+    assert_eq!(forced.0, 0, "{forced:?}");
+    assert!(forced.1.starts_with("\x1b["), "{forced:?}");
+    let refused = common::run(
+        cli.command(&["topic", "list"])
+            .env("CLICOLOR_FORCE", "1")
+            .env("NO_COLOR", "1"),
+        None,
+    );
+    assert_eq!(refused.0, 0, "{refused:?}");
+    assert!(!refused.1.contains('\x1b'), "{refused:?}");
+}
+
+#[test]
 fn consume_starts_at_an_offset_a_timestamp_or_the_end() {
     let cli = Cli::start();
     cli.ok(&["topic", "create", "t", "--partitions", "1"]);

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use std::io::Write;
 
 use base64::Engine;
-use comfy_table::{Attribute, Cell, ContentArrangement, Table, presets};
+use comfy_table::{Cell, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 /// Whether stdout gets colour: a terminal, and neither NO_COLOR nor CLICOLOR=0 set.
@@ -20,35 +20,34 @@ where
     I: IntoIterator<Item = S>,
     S: Display,
 {
-    let colour = colour();
     let mut table = Table::new();
+    // Styling is applied in `render`, so comfy-table never looks at the terminal itself.
     table
         .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    if colour {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    table.set_header(headers.into_iter().map(|h| {
-        let cell = Cell::new(h);
-        if colour {
-            cell.add_attribute(Attribute::Bold)
-        } else {
-            cell
-        }
-    }));
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .force_no_tty()
+        .set_header(headers.into_iter().map(|h| Cell::new(h)));
     table
 }
 
-/// The table's text: columns two spaces apart, no margin, no trailing blanks.
+/// The table's text: columns two spaces apart, no margin, no trailing blanks, and the header
+/// in bold when stdout takes colour.
 pub fn render(mut table: Table) -> String {
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
+    let bold = if colour() {
+        anstyle::Style::new().bold()
+    } else {
+        anstyle::Style::new()
+    };
     table
         .lines()
-        .map(|l| l.trim_end().to_owned())
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{bold}{}{bold:#}", l.trim_end()),
+            _ => l.trim_end().to_owned(),
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -5,6 +5,7 @@ use std::future::IntoFuture;
 use std::io::BufRead;
 
 use anyhow::Context;
+use bytes::Bytes;
 use clap::Args;
 use flyq_client::{Producer, ProducerConfig, ProducerRecord};
 use futures::StreamExt;
@@ -29,7 +30,7 @@ pub struct ProduceArgs {
     #[arg(long)]
     partition: Option<i32>,
     /// Split each value at the first SEP into key and value (e.g. ":" for "k1:hello").
-    #[arg(long, value_name = "SEP")]
+    #[arg(long, value_name = "SEP", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     key_separator: Option<String>,
     /// Print the partition and offset of every record.
     #[arg(short, long)]
@@ -37,18 +38,20 @@ pub struct ProduceArgs {
 }
 
 impl ProduceArgs {
-    fn record(&self, line: &str) -> ProducerRecord {
-        let (key, value) = match self
-            .key_separator
-            .as_deref()
-            .and_then(|s| line.split_once(s))
-        {
+    /// The record for one input value (an argument or a stdin line, bytes as they came).
+    fn record(&self, input: &[u8]) -> ProducerRecord {
+        let split = self.key_separator.as_deref().and_then(|sep| {
+            let sep = sep.as_bytes();
+            let at = input.windows(sep.len()).position(|w| w == sep)?;
+            Some((&input[..at], &input[at + sep.len()..]))
+        });
+        let (key, value) = match split {
             Some((k, v)) => (Some(k), v),
-            None => (self.key.as_deref(), line),
+            None => (self.key.as_deref().map(str::as_bytes), input),
         };
-        let mut record = ProducerRecord::new(self.topic.as_str(), value.to_owned());
+        let mut record = ProducerRecord::new(self.topic.as_str(), Bytes::copy_from_slice(value));
         if let Some(k) = key {
-            record = record.key(k.to_owned());
+            record = record.key(Bytes::copy_from_slice(k));
         }
         if let Some(p) = self.partition {
             record = record.partition(p);
@@ -68,15 +71,16 @@ pub async fn run(cluster: &ClusterArgs, args: ProduceArgs) -> anyhow::Result<()>
         .context("starting the producer")?;
     let mut deliveries = FuturesOrdered::new();
     if args.values.is_empty() {
-        for line in std::io::stdin().lock().lines() {
+        // Lines are split as bytes: values need not be UTF-8.
+        for line in std::io::stdin().lock().split(b'\n') {
             let line = line.context("reading stdin")?;
-            let line = line.strip_suffix('\r').unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
             let delivery = producer.send(args.record(line)).await?;
             deliveries.push_back(delivery.into_future());
         }
     } else {
         for value in &args.values {
-            let delivery = producer.send(args.record(value)).await?;
+            let delivery = producer.send(args.record(value.as_bytes())).await?;
             deliveries.push_back(delivery.into_future());
         }
     }
