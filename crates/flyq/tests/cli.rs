@@ -179,6 +179,10 @@ fn produce_from_args_and_stdin_then_consume_as_text_and_json() {
     assert_eq!(code, 0, "{err}");
     assert!(out.is_empty(), "{out}");
 
+    let (code, _, err) = cli.run(&["produce", "events", "--partition", "7", "x"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("events/7"), "{err}");
+
     let text = cli.ok(&["consume", "events", "--exit-at-end"]);
     assert_eq!(lines(&text), ["one", "two", "three", "four:4"]);
     let text = cli.ok(&[
@@ -506,6 +510,40 @@ fn bench_produce_then_consume_report_consistent_json() {
     let consumed = cli.json(&["bench", "consume", "--topic", "perf"]);
     check_bench(&consumed, "consume", 3000, 3000 * 64);
     assert_eq!(consumed["latency_kind"], "end-to-end");
+
+    let tuned = cli.json(&[
+        "bench",
+        "produce",
+        "--topic",
+        "perf",
+        "--count",
+        "500",
+        "--size",
+        "10",
+        "--acks",
+        "1",
+        "--compression",
+        "lz4",
+        "--linger",
+        "1ms",
+    ]);
+    check_bench(&tuned, "produce", 500, 500 * 10);
+
+    // The rate limit is an upper bound whatever the machine's speed: at most rate x duration
+    // sends are due (plus the one at time zero).
+    let limited = cli.json(&[
+        "bench",
+        "produce",
+        "--topic",
+        "perf",
+        "--duration",
+        "1s",
+        "--rate",
+        "100",
+    ]);
+    let sent = limited["records"].as_u64().unwrap();
+    assert!(sent > 0 && sent <= 101, "{limited}");
+    assert_eq!(limited["failed"], 0);
 
     let human = cli.ok(&["bench", "produce", "--topic", "perf", "--count", "10"]);
     assert!(
