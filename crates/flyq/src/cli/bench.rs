@@ -14,8 +14,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use flyq_client::{
-    Acks, Compression, Consumer, ConsumerConfig, DeliveryFuture, NewTopic, OffsetReset, Producer,
-    ProducerConfig, ProducerRecord, ResponseError, TopicPartition,
+    Acks, Compression, Consumer, DeliveryFuture, NewTopic, OffsetReset, Producer, ProducerRecord,
+    ResponseError, TopicPartition,
 };
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -261,12 +261,10 @@ impl Stop {
 }
 
 pub async fn run(cluster: &ClusterArgs, command: BenchCommand) -> anyhow::Result<()> {
-    let report = match command {
-        BenchCommand::Produce(args) => produce(cluster, &args).await?,
-        BenchCommand::Consume(args) => consume(cluster, &args).await?,
+    let (report, json) = match command {
+        BenchCommand::Produce(args) => (produce(cluster, &args).await?, args.common.json),
+        BenchCommand::Consume(args) => (consume(cluster, &args).await?, args.common.json),
     };
-    let json = report.1;
-    let report = report.0;
     emit(json, &report, human)?;
     if report.failed > 0 {
         return Err(OperationFailed(format!("{} records failed", report.failed)).into());
@@ -274,10 +272,7 @@ pub async fn run(cluster: &ClusterArgs, command: BenchCommand) -> anyhow::Result
     Ok(())
 }
 
-async fn produce(
-    cluster: &ClusterArgs,
-    args: &ProduceBench,
-) -> anyhow::Result<(BenchReport, bool)> {
+async fn produce(cluster: &ClusterArgs, args: &ProduceBench) -> anyhow::Result<BenchReport> {
     let common = &args.common;
     let admin = cluster.admin()?;
     let new_topic = NewTopic::new(&common.topic, args.partitions.unwrap_or(-1));
@@ -285,7 +280,8 @@ async fn produce(
         Err(e) if e.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
         other => other.with_context(|| format!("creating topic {}", common.topic))?,
     }
-    let mut config = ProducerConfig::new(&cluster.brokers)
+    let config = cluster
+        .producer_config()
         .acks(match args.acks {
             AcksArg::All => Acks::All,
             AcksArg::Leader => Acks::Leader,
@@ -300,7 +296,6 @@ async fn produce(
             CompressionArg::Lz4 => Compression::Lz4,
             CompressionArg::Zstd => Compression::Zstd,
         });
-    config.client = cluster.client();
     let producer = Producer::new(config)
         .await
         .context("starting the producer")?;
@@ -345,10 +340,7 @@ async fn produce(
         anstream::eprintln!("first delivery error: {e}");
     }
     let elapsed = last_ack.unwrap_or_else(Instant::now) - start;
-    Ok((
-        stats.report("produce", "send-to-ack", &common.topic, elapsed),
-        common.json,
-    ))
+    Ok(stats.report("produce", "send-to-ack", &common.topic, elapsed))
 }
 
 /// Awaits delivery futures as they come, many at once, and records their latency.
@@ -397,20 +389,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-async fn consume(
-    cluster: &ClusterArgs,
-    args: &ConsumeBench,
-) -> anyhow::Result<(BenchReport, bool)> {
+async fn consume(cluster: &ClusterArgs, args: &ConsumeBench) -> anyhow::Result<BenchReport> {
     let common = &args.common;
     let admin = cluster.admin()?;
-    let partitions: Vec<TopicPartition> = admin
-        .describe_topics(&[common.topic.as_str()])
-        .await
-        .with_context(|| format!("looking up topic {}", common.topic))?
-        .into_iter()
-        .flat_map(|t| t.partitions)
-        .map(|p| TopicPartition::new(common.topic.as_str(), p.partition))
-        .collect();
+    let partitions: Vec<TopicPartition> =
+        super::topic::partitions(&admin, common.topic.as_str()).await?;
     let count = match (common.count, common.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -428,10 +411,10 @@ async fn consume(
             Some(u64::try_from(available).unwrap_or(0))
         }
     };
-    let mut config = ConsumerConfig::new(&cluster.brokers, None)
+    let mut config = cluster
+        .consumer_config(None)
         .auto_offset_reset(OffsetReset::Earliest)
         .enable_auto_commit(false);
-    config.client = cluster.client();
     config.max_poll_records = 10_000;
     let mut consumer = Consumer::new(config)?;
     consumer.assign(&partitions)?;
@@ -484,8 +467,5 @@ async fn consume(
         ))
         .into());
     }
-    Ok((
-        stats.report("consume", "end-to-end", &common.topic, end - start),
-        common.json,
-    ))
+    Ok(stats.report("consume", "end-to-end", &common.topic, end - start))
 }

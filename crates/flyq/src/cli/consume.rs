@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use flyq_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
+use flyq_client::{Consumer, ConsumerRecord, OffsetReset, TopicPartition};
 use serde::Serialize;
 
 use super::output::encode_bytes;
@@ -170,10 +170,10 @@ pub async fn run(cluster: &ClusterArgs, args: ConsumeArgs) -> anyhow::Result<()>
         }
         (None, _) => OffsetReset::Earliest,
     };
-    let mut config = ConsumerConfig::new(&cluster.brokers, args.group.as_deref())
+    let config = cluster
+        .consumer_config(args.group.as_deref())
         .auto_offset_reset(reset)
         .enable_auto_commit(args.group.is_some());
-    config.client = cluster.client();
     let admin = cluster.admin()?;
     let mut consumer = Consumer::new(config)?;
     if args.group.is_some() {
@@ -181,14 +181,7 @@ pub async fn run(cluster: &ClusterArgs, args: ConsumeArgs) -> anyhow::Result<()>
     } else {
         let partitions: Vec<TopicPartition> = match args.partition {
             Some(p) => vec![TopicPartition::new(args.topic.as_str(), p)],
-            None => admin
-                .describe_topics(&[args.topic.as_str()])
-                .await
-                .with_context(|| format!("looking up topic {}", args.topic))?
-                .into_iter()
-                .flat_map(|t| t.partitions)
-                .map(|p| TopicPartition::new(args.topic.as_str(), p.partition))
-                .collect(),
+            None => super::topic::partitions(&admin, args.topic.as_str()).await?,
         };
         consumer.assign(&partitions)?;
         match args.from {

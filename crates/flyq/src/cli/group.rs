@@ -334,14 +334,7 @@ async fn reset(
         ))
         .into());
     }
-    let partitions: Vec<TopicPartition> = admin
-        .describe_topics(&[topic])
-        .await
-        .with_context(|| format!("looking up topic {topic}"))?
-        .into_iter()
-        .flat_map(|t| t.partitions)
-        .map(|p| TopicPartition::new(topic, p.partition))
-        .collect();
+    let partitions: Vec<TopicPartition> = super::topic::partitions(admin, topic).await?;
     let marks = super::topic::watermarks(admin, &partitions).await?;
     let by_time = match to {
         StartAt::Timestamp(ts) => {

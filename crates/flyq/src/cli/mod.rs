@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use flyq_client::{Admin, ClientConfig};
+use flyq_client::{Admin, ClientConfig, ConsumerConfig, ProducerConfig};
 
 pub use bench::BenchCommand;
 pub use consume::ConsumeArgs;
@@ -51,6 +51,20 @@ impl ClusterArgs {
 
     fn admin(&self) -> Result<Admin, flyq_client::Error> {
         Admin::new(self.client())
+    }
+
+    /// SDK producer defaults with this connection setup.
+    fn producer_config(&self) -> ProducerConfig {
+        let mut config = ProducerConfig::new(&self.brokers);
+        config.client = self.client();
+        config
+    }
+
+    /// SDK consumer defaults with this connection setup.
+    fn consumer_config(&self, group: Option<&str>) -> ConsumerConfig {
+        let mut config = ConsumerConfig::new(&self.brokers, group);
+        config.client = self.client();
+        config
     }
 }
 

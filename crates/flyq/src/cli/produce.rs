@@ -7,7 +7,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
-use flyq_client::{Producer, ProducerConfig, ProducerRecord};
+use flyq_client::{Producer, ProducerRecord};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 
@@ -64,9 +64,7 @@ impl ProduceArgs {
 }
 
 pub async fn run(cluster: &ClusterArgs, args: ProduceArgs) -> anyhow::Result<()> {
-    let mut config = ProducerConfig::new(&cluster.brokers);
-    config.client = cluster.client();
-    let producer = Producer::new(config)
+    let producer = Producer::new(cluster.producer_config())
         .await
         .context("starting the producer")?;
     let mut deliveries = FuturesOrdered::new();

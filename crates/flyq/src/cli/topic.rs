@@ -162,6 +162,18 @@ pub async fn run(cluster: &ClusterArgs, command: TopicCommand) -> anyhow::Result
     Ok(())
 }
 
+/// Every partition of `topic`; an unknown topic is an error naming it.
+pub async fn partitions(admin: &Admin, topic: &str) -> anyhow::Result<Vec<TopicPartition>> {
+    Ok(admin
+        .describe_topics(&[topic])
+        .await
+        .with_context(|| format!("looking up topic {topic}"))?
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .map(|p| TopicPartition::new(topic, p.partition))
+        .collect())
+}
+
 /// Low and high watermarks of `partitions`, looked up together.
 pub async fn watermarks(
     admin: &Admin,
