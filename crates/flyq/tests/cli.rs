@@ -568,11 +568,9 @@ fn completion_prints_a_bash_script_for_every_command() {
 
 #[test]
 fn unreachable_broker_exits_3_and_says_what_to_do() {
-    // A port nothing listens on: bound, then released.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Port 1 (tcpmux) is privileged and unused: no test broker can take it, unlike a port
+    // released by another test.
+    let addr = "127.0.0.1:1";
     let out = common::run(
         Command::new(FLYQ)
             .args(["topic", "list"])
