@@ -234,15 +234,21 @@ fn progress(total: Option<u64>, json: bool) -> ProgressBar {
     let (bar, template) = match total {
         Some(n) => (
             ProgressBar::new(n),
-            "{bar:40} {pos}/{len} records {per_sec} eta {eta}",
+            "{bar:40} {pos}/{len} records {rate} eta {eta}",
         ),
         None => (
             ProgressBar::new_spinner(),
-            "{spinner} {pos} records {per_sec} {elapsed}",
+            "{spinner} {pos} records {rate} {elapsed}",
         ),
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
+        // indicatif's own {per_sec} prints four decimals; whole records per second read better.
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} msgs/s", state.per_sec());
+            },
+        ));
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
