@@ -574,7 +574,7 @@ fn unreachable_broker_exits_3_and_says_what_to_do() {
     let out = common::run(
         Command::new(FLYQ)
             .args(["topic", "list"])
-            .env("FLYQ_BROKERS", addr.to_string()),
+            .env("FLYQ_BROKERS", addr),
         None,
     );
     assert_eq!(out.0, 3, "{out:?}");
