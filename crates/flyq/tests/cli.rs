@@ -216,6 +216,40 @@ fn produce_from_args_and_stdin_then_consume_as_text_and_json() {
 }
 
 #[test]
+fn produce_delivers_each_stdin_line_while_more_input_may_come() {
+    let cli = Cli::start();
+    cli.ok(&["topic", "create", "live", "--partitions", "1"]);
+    let mut child = cli
+        .command(&["produce", "live", "-v"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reaped(Some(child));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    std::io::Write::write_all(&mut stdin, b"first\n").unwrap();
+    // Stdin stays open: the record must still go out (after its linger), not wait for more.
+    let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(line, "live\tpartition=0\toffset=0");
+    std::io::Write::write_all(&mut stdin, b"second\n").unwrap();
+    drop(stdin);
+    let status = child.0.take().unwrap().wait().unwrap();
+    assert!(status.success());
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20)).unwrap(),
+        "live\tpartition=0\toffset=1"
+    );
+}
+
+#[test]
 fn binary_values_round_trip_as_base64_in_json() {
     let cli = Cli::start();
     cli.ok(&["topic", "create", "bin", "--partitions", "1"]);

@@ -7,9 +7,10 @@ use std::io::BufRead;
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
-use flyq_client::{Producer, ProducerRecord};
+use flyq_client::{Producer, ProducerRecord, RecordMetadata};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
+use tokio::sync::mpsc;
 
 use super::{ClusterArgs, OperationFailed, key_value};
 
@@ -40,6 +41,7 @@ pub struct ProduceArgs {
 impl ProduceArgs {
     /// The record for one input value (an argument or a stdin line, bytes as they came).
     fn record(&self, input: &[u8]) -> ProducerRecord {
+        let input = input.strip_suffix(b"\r").unwrap_or(input);
         let split = self.key_separator.as_deref().and_then(|sep| {
             let sep = sep.as_bytes();
             let at = input.windows(sep.len()).position(|w| w == sep)?;
@@ -63,32 +65,44 @@ impl ProduceArgs {
     }
 }
 
-pub async fn run(cluster: &ClusterArgs, args: ProduceArgs) -> anyhow::Result<()> {
-    let producer = Producer::new(cluster.producer_config())
-        .await
-        .context("starting the producer")?;
-    let mut deliveries = FuturesOrdered::new();
+/// The values to send: the arguments, else stdin lines read on a blocking thread (split as
+/// bytes, since values need not be UTF-8).
+fn inputs(args: &ProduceArgs) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel(1024);
     if args.values.is_empty() {
-        // Lines are split as bytes: values need not be UTF-8.
-        for line in std::io::stdin().lock().split(b'\n') {
-            let line = line.context("reading stdin")?;
-            let line = line.strip_suffix(b"\r").unwrap_or(&line);
-            let delivery = producer.send(args.record(line)).await?;
-            deliveries.push_back(delivery.into_future());
-        }
+        tokio::task::spawn_blocking(move || {
+            for line in std::io::stdin().lock().split(b'\n') {
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
     } else {
-        for value in &args.values {
-            let delivery = producer.send(args.record(value.as_bytes())).await?;
-            deliveries.push_back(delivery.into_future());
-        }
+        let values = args.values.clone();
+        tokio::spawn(async move {
+            for v in values {
+                if tx.send(Ok(v.into_bytes())).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
-    producer.flush().await;
-    let (mut sent, mut failed) = (0usize, 0usize);
-    while let Some(outcome) = deliveries.next().await {
+    rx
+}
+
+/// Delivery outcomes so far.
+#[derive(Default)]
+struct Tally {
+    sent: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: flyq_client::Result<RecordMetadata>, verbose: bool) {
         match outcome {
             Ok(m) => {
-                sent += 1;
-                if args.verbose {
+                self.sent += 1;
+                if verbose {
                     println!(
                         "{}\tpartition={}\toffset={}",
                         m.topic, m.partition, m.offset
@@ -96,11 +110,43 @@ pub async fn run(cluster: &ClusterArgs, args: ProduceArgs) -> anyhow::Result<()>
                 }
             }
             Err(e) => {
-                failed += 1;
+                self.failed += 1;
                 anstream::eprintln!("delivery failed: {e}");
             }
         }
     }
+}
+
+pub async fn run(cluster: &ClusterArgs, args: ProduceArgs) -> anyhow::Result<()> {
+    let producer = Producer::new(cluster.producer_config())
+        .await
+        .context("starting the producer")?;
+    let mut inputs = inputs(&args);
+    let mut deliveries = FuturesOrdered::new();
+    let mut tally = Tally::default();
+    // Deliveries are reported as they complete, so `-v` answers each line typed at a terminal
+    // while more input may still come.
+    loop {
+        tokio::select! {
+            biased;
+            Some(outcome) = deliveries.next(), if !deliveries.is_empty() => {
+                tally.add(outcome, args.verbose);
+            }
+            input = inputs.recv() => match input {
+                Some(input) => {
+                    let input = input.context("reading stdin")?;
+                    let delivery = producer.send(args.record(&input)).await?;
+                    deliveries.push_back(delivery.into_future());
+                }
+                None => break,
+            },
+        }
+    }
+    producer.flush().await;
+    while let Some(outcome) = deliveries.next().await {
+        tally.add(outcome, args.verbose);
+    }
+    let Tally { sent, failed } = tally;
     producer.close().await;
     if failed > 0 {
         return Err(OperationFailed(format!(
