@@ -1,5 +1,6 @@
 //! `flyq produce`: records from the arguments or stdin lines, sent without waiting for each
-//! other, then every delivery awaited so the exit code says whether all of them were written.
+//! other; deliveries are reported as they complete and all awaited before exiting, so the exit
+//! code says whether every record was written.
 
 use std::future::IntoFuture;
 use std::io::BufRead;
