@@ -332,6 +332,43 @@ fn consume_starts_at_an_offset_a_timestamp_or_the_end() {
     assert!(printed.starts_with("new-"), "{printed}");
 }
 
+#[test]
+fn following_consumer_stops_cleanly_on_ctrl_c() {
+    let cli = Cli::start();
+    cli.ok(&["topic", "create", "f", "--partitions", "2"]);
+    cli.ok(&["produce", "f", "x", "--partition", "1"]);
+    let mut child = cli
+        .command(&["consume", "f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reaped(Some(child));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), "x");
+    let pid = child.0.as_ref().unwrap().id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.0.take().unwrap().wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A child process killed if the test fails before waiting for it.
 struct Reaped(Option<Child>);
 
