@@ -1,7 +1,9 @@
 //! `flyq`: the FlyQ binary. `flyq serve` runs a broker; `flyq config check` validates a config
-//! file; `flyq log check|dump` inspect partition logs on disk. The client CLI (topics,
-//! produce, consume, ...) lands here too.
+//! file; `flyq log check|dump` inspect partition logs on disk. The client commands (`topic`,
+//! `produce`, `consume`, `group`, `cluster`, `bench`) talk to any Kafka-protocol broker through
+//! `flyq-client` (see `cli`); `flyq completion SHELL` prints a shell completion script.
 
+mod cli;
 mod config;
 mod log_tools;
 mod logging;
@@ -9,12 +11,14 @@ mod serve;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// FlyQ: a Kafka-compatible message streaming and queueing system.
 #[derive(Debug, Parser)]
 #[command(name = "flyq", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    cluster: cli::ClusterArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +33,13 @@ enum Command {
     /// Inspect and check partition log directories on disk.
     #[command(subcommand)]
     Log(log_tools::LogCommand),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+    /// Print a shell completion script, e.g. `flyq completion bash > /etc/bash_completion.d/flyq`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +75,9 @@ fn main() -> std::process::ExitCode {
             logging::init_for_tools();
             log_tools::run(command)
         }
+        // Client commands map their errors onto their own documented exit codes.
+        Command::Client(command) => return cli::run(&cli.cluster, command),
+        Command::Completion { shell } => return cli::completion(shell, Cli::command()),
     };
     match result {
         Ok(code) => code,

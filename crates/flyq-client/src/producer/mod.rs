@@ -433,7 +433,9 @@ impl Producer {
         if appended.new_batch {
             shared.unfinished.send_modify(|n| *n += 1);
         }
-        if appended.batch_ready {
+        // A new batch brings a linger deadline the sender may not know of yet (it sleeps until
+        // its earliest known one): without this wake a lone record waited for the next send.
+        if appended.batch_ready || appended.new_batch {
             shared.wake.notify_one();
         }
         Ok(appended.delivery)
