@@ -39,6 +39,9 @@ pub use state::{HttpState, Phase};
 pub const MAX_CONNECTIONS: usize = 256;
 /// A connection that sends nothing for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A connection is closed once this old, busy or not (clients reconnect; a trickling client
+/// cannot hold a slot for longer).
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(600);
 
 /// Serves the HTTP API on `listener` until `shutdown` resolves, then finishes the requests
 /// in flight and returns.
@@ -47,7 +50,8 @@ pub async fn serve(
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener::Bounded::new(listener, MAX_CONNECTIONS, IDLE_TIMEOUT);
+    let listener =
+        listener::Bounded::new(listener, MAX_CONNECTIONS, IDLE_TIMEOUT, MAX_CONNECTION_AGE);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -2,7 +2,9 @@
 //! header-read timeout, so a client could hold any number of connections open forever, each a
 //! file descriptor the Kafka listener also needs. This listener takes a slot per connection
 //! (waiting, with new connections left in the kernel's backlog, when all are taken) and closes
-//! connections that send nothing for a while.
+//! connections that send nothing for a while, and any connection once it reaches a maximum
+//! age: a client trickling a byte now and then cannot keep its slot for ever (well-behaved
+//! clients just reconnect).
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,15 +23,23 @@ pub(crate) struct Bounded {
     listener: TcpListener,
     slots: Arc<Semaphore>,
     idle: Duration,
+    max_age: Duration,
 }
 
 impl Bounded {
-    /// At most `max_connections` open at once; each closed after `idle` without input.
-    pub(crate) fn new(listener: TcpListener, max_connections: usize, idle: Duration) -> Self {
+    /// At most `max_connections` open at once; each closed after `idle` without input, and
+    /// reads fail once it is `max_age` old.
+    pub(crate) fn new(
+        listener: TcpListener,
+        max_connections: usize,
+        idle: Duration,
+        max_age: Duration,
+    ) -> Self {
         Self {
             listener,
             slots: Arc::new(Semaphore::new(max_connections.max(1))),
             idle,
+            max_age,
         }
     }
 }
@@ -45,11 +55,15 @@ impl axum::serve::Listener for Bounded {
         loop {
             match self.listener.accept().await {
                 Ok((stream, peer)) => {
+                    let now = Instant::now();
                     let connection = Connection {
                         stream,
                         _slot: slot,
                         idle: self.idle,
-                        deadline: Box::pin(tokio::time::sleep(self.idle)),
+                        expires: now + self.max_age,
+                        deadline: Box::pin(tokio::time::sleep_until(
+                            (now + self.idle).min(now + self.max_age),
+                        )),
                     };
                     return (connection, peer);
                 }
@@ -73,6 +87,8 @@ pub(crate) struct Connection {
     stream: TcpStream,
     _slot: Option<OwnedSemaphorePermit>,
     idle: Duration,
+    /// When the connection reaches its maximum age.
+    expires: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -85,14 +101,14 @@ impl AsyncRead for Connection {
         let this = &mut *self;
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                let next = Instant::now() + this.idle;
+                let next = (Instant::now() + this.idle).min(this.expires);
                 this.deadline.as_mut().reset(next);
                 Poll::Ready(result)
             }
             Poll::Pending => match this.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "HTTP client idle too long",
+                    "HTTP client idle too long, or connection too old",
                 ))),
                 Poll::Pending => Poll::Pending,
             },
@@ -143,7 +159,12 @@ mod tests {
     async fn slots_bound_open_connections_and_idle_ones_are_closed() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut bounded = Bounded::new(listener, 1, Duration::from_millis(200));
+        let mut bounded = Bounded::new(
+            listener,
+            1,
+            Duration::from_millis(200),
+            Duration::from_secs(60),
+        );
         let _first_client = TcpStream::connect(addr).await.unwrap();
         let (mut first, _) = bounded.accept().await;
         let _second_client = TcpStream::connect(addr).await.unwrap();
@@ -158,5 +179,37 @@ mod tests {
         drop(first);
         let accepted = tokio::time::timeout(Duration::from_secs(5), bounded.accept()).await;
         assert!(accepted.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_client_trickling_bytes_is_closed_at_the_maximum_age() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut bounded = Bounded::new(
+            listener,
+            1,
+            Duration::from_millis(300),
+            Duration::from_millis(700),
+        );
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = bounded.accept().await;
+        let started = Instant::now();
+        let trickle = tokio::spawn(async move {
+            // A byte every 100 ms: never idle for 300 ms.
+            while client.write_all(b"G").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let mut buf = [0u8; 8];
+        let error = loop {
+            match server.read(&mut buf).await {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(600));
+        trickle.abort();
     }
 }
