@@ -352,25 +352,34 @@ fn following_consumer_stops_cleanly_on_ctrl_c() {
         }
     });
     assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), "x");
-    let pid = child.0.as_ref().unwrap().id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = child.0.take().unwrap().wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    child.interrupt();
 }
 
 /// A child process killed if the test fails before waiting for it.
 struct Reaped(Option<Child>);
+
+impl Reaped {
+    /// Sends Ctrl-C (SIGINT), waits, and checks the command exited 0; returns its output.
+    fn interrupt(&mut self) -> std::process::Output {
+        let child = self.0.take().unwrap();
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -480,21 +489,7 @@ fn consumer_group_commits_then_describe_lag_reset_and_delete() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("active member"), "{err}");
 
-    let pid = member.0.as_ref().unwrap().id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = member.0.take().unwrap().wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = member.interrupt();
     assert_eq!(
         lines(&String::from_utf8(output.stdout).unwrap()),
         ["b", "c", "d"]

@@ -2,10 +2,10 @@
 //! key, and the precedence file < FLYQ_* variables < flags, seen in a running broker.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const FLYQ: &str = env!("CARGO_BIN_EXE_flyq");
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/flyq.toml");
@@ -74,17 +74,7 @@ fn startup_line(args: &[&str], env: &[(&str, &str)]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("flyq listening") {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30));
+    let line = common::startup_line(&mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     line.expect("no startup line")

@@ -9,21 +9,19 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use common::{Conn, Flyq};
+use bytes::{Bytes, BytesMut};
+use common::{Conn, Flyq, join_consumer_group};
 use flyq_log::builder::{RecordSpec, build_batch};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -577,54 +575,6 @@ fn the_browser_pages_through_plain_and_compressed_batches_produced_over_kafka() 
 
 /// Joins `group` as a consumer-protocol member subscribed to `topic` and takes all of its
 /// partition 0..2; returns the member id.
-fn join_and_sync(conn: &mut Conn, group: &str, topic: &str) -> StrBytes {
-    let group = GroupId(StrBytes::from_string(group.to_owned()));
-    let mut metadata = BytesMut::new();
-    metadata.put_i16(0);
-    ConsumerProtocolSubscription::default()
-        .with_topics(vec![StrBytes::from_string(topic.to_owned())])
-        .encode(&mut metadata, 0)
-        .unwrap();
-    let join = |conn: &mut Conn, member: StrBytes| -> JoinGroupResponse {
-        let request = JoinGroupRequest::default()
-            .with_group_id(group.clone())
-            .with_session_timeout_ms(10_000)
-            .with_rebalance_timeout_ms(10_000)
-            .with_member_id(member)
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
-            .with_protocols(vec![
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str("range"))
-                    .with_metadata(metadata.clone().freeze()),
-            ]);
-        conn.call(ApiKey::JoinGroup, 5, &request)
-    };
-    let first = join(conn, StrBytes::default());
-    let joined = join(conn, first.member_id);
-    assert_eq!(joined.error_code, 0);
-    let mut assignment = BytesMut::new();
-    assignment.put_i16(0);
-    ConsumerProtocolAssignment::default()
-        .with_assigned_partitions(vec![
-            consumer_protocol_assignment::TopicPartition::default()
-                .with_topic(name(topic))
-                .with_partitions(vec![0, 1]),
-        ])
-        .encode(&mut assignment, 0)
-        .unwrap();
-    let sync = SyncGroupRequest::default()
-        .with_group_id(group)
-        .with_generation_id(joined.generation_id)
-        .with_member_id(joined.member_id.clone())
-        .with_assignments(vec![
-            SyncGroupRequestAssignment::default()
-                .with_member_id(joined.member_id.clone())
-                .with_assignment(assignment.freeze()),
-        ]);
-    let synced: SyncGroupResponse = conn.call(ApiKey::SyncGroup, 3, &sync);
-    assert_eq!(synced.error_code, 0);
-    joined.member_id
-}
 
 #[test]
 fn groups_show_members_offsets_and_lag_and_reset_only_when_empty() {
@@ -752,7 +702,7 @@ fn groups_show_members_offsets_and_lag_and_reset_only_when_empty() {
     }
 
     // An active member: described with its decoded assignment; resets and deletion refused.
-    let member = join_and_sync(&mut conn, "workers", "jobs");
+    let (member, _) = join_consumer_group(&mut conn, "workers", "jobs", &[0, 1]);
     let group = get(&flyq, "/api/v1/groups/workers").json();
     assert_eq!(group["state"], "Stable");
     assert_eq!(group["protocol"], "range");

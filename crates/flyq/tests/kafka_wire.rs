@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Conn, Flyq};
+use common::{Conn, Flyq, join_consumer_group};
 use flyq_log::builder::{RecordSpec, build_batch};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -658,7 +658,6 @@ fn two_thousand_idle_connections_and_an_unread_pipeline_keep_memory_bounded() {
 
 #[test]
 fn offset_delete_refuses_topics_the_group_still_consumes() {
-    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
     use kafka_protocol::messages::leave_group_request::MemberIdentity;
     use kafka_protocol::messages::offset_commit_request::{
         OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -666,47 +665,18 @@ fn offset_delete_refuses_topics_the_group_still_consumes() {
     use kafka_protocol::messages::offset_delete_request::{
         OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
     };
-    use kafka_protocol::protocol::Encodable;
+
     let dir = tempfile::tempdir().unwrap();
     let flyq = Flyq::start(dir.path(), &[]);
     let mut conn = Conn::open(flyq.addr);
     produce(&mut conn, "od", 1, batch(&["a", "b", "c"]));
     let group = GroupId(StrBytes::from_static_str("od-group"));
     // A consumer-protocol member subscribed to "od".
-    let mut metadata = bytes::BytesMut::new();
-    bytes::BufMut::put_i16(&mut metadata, 0);
-    ConsumerProtocolSubscription::default()
-        .with_topics(vec![StrBytes::from_static_str("od")])
-        .encode(&mut metadata, 0)
-        .unwrap();
-    let join = |conn: &mut Conn, member: StrBytes| -> JoinGroupResponse {
-        let request = JoinGroupRequest::default()
-            .with_group_id(group.clone())
-            .with_session_timeout_ms(10_000)
-            .with_rebalance_timeout_ms(10_000)
-            .with_member_id(member)
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
-            .with_protocols(vec![
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str("range"))
-                    .with_metadata(metadata.clone().freeze()),
-            ]);
-        conn.call(ApiKey::JoinGroup, 5, &request)
-    };
-    let first = join(&mut conn, StrBytes::default());
-    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
-    let joined = join(&mut conn, first.member_id.clone());
-    assert_eq!(joined.error_code, 0);
-    let sync = SyncGroupRequest::default()
-        .with_group_id(group.clone())
-        .with_generation_id(joined.generation_id)
-        .with_member_id(joined.member_id.clone());
-    let synced: SyncGroupResponse = conn.call(ApiKey::SyncGroup, 3, &sync);
-    assert_eq!(synced.error_code, 0);
+    let (member_id, generation_id) = join_consumer_group(&mut conn, "od-group", "od", &[0]);
     let commit = OffsetCommitRequest::default()
         .with_group_id(group.clone())
-        .with_generation_id_or_member_epoch(joined.generation_id)
-        .with_member_id(joined.member_id.clone())
+        .with_generation_id_or_member_epoch(generation_id)
+        .with_member_id(member_id.clone())
         .with_topics(vec![
             OffsetCommitRequestTopic::default()
                 .with_name(name("od"))
@@ -735,7 +705,7 @@ fn offset_delete_refuses_topics_the_group_still_consumes() {
     let leave = LeaveGroupRequest::default()
         .with_group_id(group.clone())
         .with_members(vec![
-            MemberIdentity::default().with_member_id(joined.member_id.clone()),
+            MemberIdentity::default().with_member_id(member_id.clone()),
         ]);
     let left: LeaveGroupResponse = conn.call(ApiKey::LeaveGroup, 3, &leave);
     assert_eq!(left.members[0].error_code, 0);

@@ -102,27 +102,30 @@ fn spawn(data_dir: &Path, addr: &str, extra: &[String]) -> (Child, SocketAddr, S
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let line = startup_line(&mut child).expect("flyq did not start");
+    let (addr, http) = field(&line, "kafka")
+        .zip(field(&line, "http"))
+        .expect("no addresses in the log line");
+    (child, addr.parse().unwrap(), http.parse().unwrap())
+}
+
+/// Waits (30 s at most) for a `flyq serve` child's "flyq listening" line on its piped stderr,
+/// and keeps draining stderr afterwards so the broker never blocks on a full pipe.
+pub fn startup_line(child: &mut Child) -> Option<String> {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    // Keep draining stderr so the broker never blocks on a full pipe.
     std::thread::spawn(move || {
-        let mut sent = false;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if !sent && line.contains("flyq listening") {
-                let _ = tx.send(field(&line, "kafka").zip(field(&line, "http")));
-                sent = true;
+            if line.contains("flyq listening") {
+                let _ = tx.send(line.clone());
             }
             if std::env::var_os("FLYQ_TEST_ECHO").is_some() {
                 eprintln!("[flyq] {line}");
             }
         }
     });
-    let (addr, http) = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("flyq did not start")
-        .expect("no addresses in the log line");
-    (child, addr.parse().unwrap(), http.parse().unwrap())
+    rx.recv_timeout(Duration::from_secs(30)).ok()
 }
 
 /// A raw connection speaking Kafka frames.
@@ -237,4 +240,71 @@ pub fn run(cmd: &mut Command, input: Option<&str>) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Joins `group` as a consumer-protocol member subscribed to `topic` (the first JoinGroup
+/// gets MEMBER_ID_REQUIRED, the second joins), then syncs as leader, giving itself
+/// `partitions` of `topic`. Returns the member id and generation.
+pub fn join_consumer_group(
+    conn: &mut Conn,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> (StrBytes, i32) {
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{
+        ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, JoinGroupRequest,
+        JoinGroupResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+    };
+    let group = GroupId(StrBytes::from_string(group.to_owned()));
+    let topic = StrBytes::from_string(topic.to_owned());
+    // Consumer-protocol payloads start with their version (i16).
+    let mut subscription = BytesMut::new();
+    subscription.put_i16(0);
+    ConsumerProtocolSubscription::default()
+        .with_topics(vec![topic.clone()])
+        .encode(&mut subscription, 0)
+        .unwrap();
+    let join = |conn: &mut Conn, member: StrBytes| -> JoinGroupResponse {
+        let request = JoinGroupRequest::default()
+            .with_group_id(group.clone())
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(member)
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(subscription.clone().freeze()),
+            ]);
+        conn.call(ApiKey::JoinGroup, 5, &request)
+    };
+    let first = join(conn, StrBytes::default());
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+    let joined = join(conn, first.member_id);
+    assert_eq!(joined.error_code, 0);
+    let mut assignment = BytesMut::new();
+    assignment.put_i16(0);
+    ConsumerProtocolAssignment::default()
+        .with_assigned_partitions(vec![
+            TopicPartition::default()
+                .with_topic(TopicName(topic))
+                .with_partitions(partitions.to_vec()),
+        ])
+        .encode(&mut assignment, 0)
+        .unwrap();
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group)
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_assignments(vec![
+            SyncGroupRequestAssignment::default()
+                .with_member_id(joined.member_id.clone())
+                .with_assignment(assignment.freeze()),
+        ]);
+    let synced: SyncGroupResponse = conn.call(ApiKey::SyncGroup, 3, &sync);
+    assert_eq!(synced.error_code, 0);
+    (joined.member_id, joined.generation_id)
 }
