@@ -71,6 +71,7 @@ mod consumer;
 mod error;
 mod offsets;
 mod producer;
+pub mod records;
 mod types;
 mod versions;
 

@@ -758,7 +758,17 @@ impl Consumer {
                 continue;
             }
             match f.result {
-                Ok(records) => s.records.extend(records),
+                Ok(decoded) => {
+                    if decoded.records.is_empty() {
+                        // Nothing for the application (a transaction marker, records compacted
+                        // away, or records before the position): move past the batches, or
+                        // the next fetch asks for them again, forever.
+                        if let Some(next) = decoded.next_offset.filter(|&n| n > f.target.offset) {
+                            s.position = Position::Known(next);
+                        }
+                    }
+                    s.records.extend(decoded.records);
+                }
                 Err(e) if e.kafka_error() == Some(ResponseError::OffsetOutOfRange) => {
                     tracing::info!(target: "flyq_client::consumer", tp = %f.target.tp, offset = f.target.offset, "offset out of range; resetting");
                     s.position = Position::Reset;
