@@ -360,4 +360,19 @@ mod tests {
             Err(DecodeError::OverBudget { .. })
         ));
     }
+
+    #[test]
+    fn offsets_and_timestamps_near_the_limit_wrap_instead_of_panicking() {
+        // Base offset and first timestamp are producer-chosen; the deltas are added to them.
+        let mut bytes = batch(Compression::None, 2, "v").to_vec();
+        bytes[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        bytes[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let decoded = BatchDecoder::new(1 << 20, 1000)
+            .decode(Bytes::from(bytes))
+            .unwrap();
+        assert_eq!(decoded.records[1].offset, i64::MIN);
+        assert_eq!(decoded.next_offset, i64::MAX);
+    }
 }

@@ -749,6 +749,9 @@ impl Consumer {
             return Ok(());
         };
         self.fetching_leaders.remove(&leader);
+        // Every answer is absorbed even after a fatal one: returning early would leave the
+        // rest flagged as fetching, and those partitions would never be fetched again.
+        let mut fatal = None;
         for f in fetched {
             let Some(s) = self.partitions.get_mut(&f.target.tp) else {
                 continue;
@@ -777,10 +780,12 @@ impl Consumer {
                     tracing::debug!(target: "flyq_client::consumer", tp = %f.target.tp, error = %e, "fetch failed; retrying");
                     self.metadata_needed = true;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    fatal.get_or_insert(e);
+                }
             }
         }
-        Ok(())
+        fatal.map_or(Ok(()), Err)
     }
 
     /// Positions of `filter` (all assigned partitions when `None`) that are known.
@@ -898,7 +903,8 @@ fn take_from(s: &mut PartitionState, max: usize, out: &mut Vec<ConsumerRecord>) 
         let Some(r) = s.records.pop_front() else {
             break;
         };
-        s.position = Position::Known(r.offset + 1);
+        // The offset comes from the log, written by a producer: never overflow on it.
+        s.position = Position::Known(r.offset.saturating_add(1));
         out.push(r);
     }
 }
@@ -915,5 +921,89 @@ impl Drop for Consumer {
                 let _ = conn.send(&request).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(tp: &TopicPartition, offset: i64) -> ConsumerRecord {
+        ConsumerRecord {
+            topic: Arc::from(tp.topic.as_str()),
+            partition: tp.partition,
+            offset,
+            timestamp: 0,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn consumer(tps: &[&TopicPartition]) -> Consumer {
+        let mut c = Consumer::new(ConsumerConfig::new("127.0.0.1:1", None)).unwrap();
+        for tp in tps {
+            let mut s = PartitionState::new(Position::Known(5));
+            s.fetching = true;
+            c.partitions.insert((*tp).clone(), s);
+        }
+        c
+    }
+
+    fn fetched(tp: &TopicPartition, result: Result<fetcher::Decoded>) -> Fetched {
+        Fetched {
+            target: FetchTarget {
+                tp: tp.clone(),
+                offset: 5,
+                epoch: 0,
+            },
+            result,
+        }
+    }
+
+    #[test]
+    fn taking_a_record_at_the_last_offset_does_not_overflow() {
+        let tp = TopicPartition::new("t", 0);
+        let mut s = PartitionState::new(Position::Known(0));
+        s.records.push_back(record(&tp, i64::MAX));
+        let mut out = Vec::new();
+        take_from(&mut s, 10, &mut out);
+        assert_eq!(s.position, Position::Known(i64::MAX));
+    }
+
+    #[tokio::test]
+    async fn a_fatal_fetch_error_still_absorbs_every_other_answer() {
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let mut c = consumer(&[&a, &b]);
+        c.fetching_leaders.insert(1);
+        let decoded = fetcher::Decoded {
+            records: vec![record(&b, 5)],
+            next_offset: Some(6),
+        };
+        let err = c
+            .absorb(Ok((
+                1,
+                vec![
+                    fetched(&a, Err(Error::Config("fatal".to_owned()))),
+                    fetched(&b, Ok(decoded)),
+                ],
+            )))
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+        assert!(c.partitions.values().all(|s| !s.fetching));
+        assert_eq!(c.partitions[&b].records.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_records_moves_the_position_past_its_batches() {
+        let tp = TopicPartition::new("t", 0);
+        let mut c = consumer(&[&tp]);
+        let decoded = fetcher::Decoded {
+            records: Vec::new(),
+            next_offset: Some(9),
+        };
+        c.absorb(Ok((1, vec![fetched(&tp, Ok(decoded))]))).unwrap();
+        assert_eq!(c.partitions[&tp].position, Position::Known(9));
     }
 }
