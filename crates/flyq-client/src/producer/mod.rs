@@ -27,7 +27,7 @@ use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::offsets::with_retries;
 use crate::types::{Header, now_ms};
-use accumulator::{Append, InFlight, Outcome, State};
+use accumulator::{Append, InFlight, Outcome, State, Unfinished};
 pub use batch::Compression;
 #[cfg(test)]
 pub(crate) use batch::{BatchBuilder, seal};
@@ -286,8 +286,8 @@ pub(crate) struct Shared {
     /// Wakes the sender: a batch is ready, a request finished, flush or close was asked.
     wake: Notify,
     memory: Arc<Semaphore>,
-    /// Batches created and not yet completed; flush waits for zero.
-    unfinished: watch::Sender<usize>,
+    /// Batches created and not yet completed; flush waits for those created before it.
+    unfinished: watch::Sender<Unfinished>,
     refreshing: AtomicBool,
 }
 
@@ -302,8 +302,9 @@ impl Shared {
             tracing::warn!(target: "flyq_client::producer", topic = %f.topic, partition = f.partition, error = %e, "batch failed");
         }
         f.batch.outcome.send_replace(Some(result));
+        let id = f.batch.id;
         drop(f);
-        self.unfinished.send_modify(|n| *n = n.saturating_sub(1));
+        self.unfinished.send_modify(|u| u.finish(id));
     }
 }
 
@@ -359,7 +360,7 @@ impl Producer {
             config,
             state: Mutex::new(State::new(identity)),
             wake: Notify::new(),
-            unfinished: watch::Sender::new(0),
+            unfinished: watch::Sender::new(Unfinished::default()),
             refreshing: AtomicBool::new(false),
         });
         tokio::spawn(sender::run(shared.clone()));
@@ -428,19 +429,18 @@ impl Producer {
                     memory,
                 },
                 &shared.config,
+                &shared.unfinished,
             )
         };
-        if appended.new_batch {
-            shared.unfinished.send_modify(|n| *n += 1);
-        }
         if appended.batch_ready {
             shared.wake.notify_one();
         }
         Ok(appended.delivery)
     }
 
-    /// Sends everything buffered now, ignoring linger, and waits until every batch has
-    /// completed (successfully or not).
+    /// Sends everything buffered now, ignoring linger, and waits until every batch created
+    /// before the call has completed (successfully or not). Batches created by sends during
+    /// the flush are not waited for: under steady sends there would always be one.
     pub async fn flush(&self) {
         /// Undoes the flush request even if the caller stops waiting, or linger would stay
         /// switched off.
@@ -452,11 +452,17 @@ impl Producer {
         }
         let shared = &self.handle.shared;
         let mut unfinished = shared.unfinished.subscribe();
-        shared.state.lock().flushing += 1;
+        let target = {
+            let mut state = shared.state.lock();
+            state.flushing += 1;
+            // Batches are registered under the state lock: every batch holding a record sent
+            // before this call has an id below this.
+            unfinished.borrow().next_id()
+        };
         let _flushing = Flushing(shared);
         shared.wake.notify_one();
         // The sender holds `shared`, so the channel cannot close while we wait.
-        let _ = unfinished.wait_for(|n| *n == 0).await;
+        let _ = unfinished.wait_for(|u| u.completed_before(target)).await;
     }
 
     /// Flushes, then stops the producer; later sends fail with [`Error::Closed`].

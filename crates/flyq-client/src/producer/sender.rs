@@ -53,7 +53,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let metadata = shared.cluster.metadata();
         let drain = {
             let mut state = shared.state.lock();
-            if state.shutdown && *shared.unfinished.borrow() == 0 {
+            if state.shutdown && shared.unfinished.borrow().is_empty() {
                 return;
             }
             state.drain(
