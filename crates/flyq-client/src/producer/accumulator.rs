@@ -334,6 +334,9 @@ impl State {
         let mut expired = Vec::new();
         let mut gap = false;
         let mut by_leader: BTreeMap<i32, Vec<(Arc<str>, i32)>> = BTreeMap::new();
+        // Waiting for a new producer id: nothing can be sent until it comes (InitProducerId
+        // may keep failing), so batches expire by the delivery timeout as without a leader.
+        let stalled = self.new_identity_needed;
         for t in self.topics.values_mut() {
             let partitions = metadata
                 .partition_count(&t.name)
@@ -355,7 +358,7 @@ impl State {
                     wake_at(at);
                     continue;
                 }
-                match metadata.leader(&t.name, partition) {
+                match metadata.leader(&t.name, partition).filter(|_| !stalled) {
                     Some(leader) => by_leader
                         .entry(leader)
                         .or_default()
@@ -376,7 +379,9 @@ impl State {
                                 batch,
                             });
                         }
-                        unknown_leaders.push(t.name.to_string());
+                        if !stalled {
+                            unknown_leaders.push(t.name.to_string());
+                        }
                     }
                 }
             }
@@ -699,5 +704,22 @@ mod tests {
         assert!(!u.is_empty());
         u.finish(later);
         assert!(u.is_empty());
+    }
+
+    #[test]
+    fn batches_waiting_for_a_new_producer_id_expire_after_the_delivery_timeout() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        append(&mut state, &memory, Some(0), &config);
+        state.flushing = 1;
+        state.new_identity_needed = true;
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let soon = state.drain(&metadata, &config, true, Instant::now());
+        assert!(soon.requests.is_empty() && soon.expired.is_empty());
+        let late = Instant::now() + config.delivery_timeout;
+        let drain = state.drain(&metadata, &config, true, late);
+        assert_eq!(drain.expired.len(), 1);
+        assert!(drain.unknown_leaders.is_empty());
     }
 }

@@ -26,26 +26,33 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     // before it to be on the wire, so batches (and retries, in sequence order) reach the
     // broker in drain order even though requests are sealed and awaited concurrently.
     let mut turns: HashMap<i32, oneshot::Receiver<()>> = HashMap::new();
+    // After a failed InitProducerId, when to try again; meanwhile the loop goes on draining,
+    // so waiting batches expire and a closed producer can finish.
+    let mut identity_retry_at: Option<Instant> = None;
     loop {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let renumber = {
             let state = shared.state.lock();
-            state.new_identity_needed && state.idle()
+            state.new_identity_needed
+                && state.idle()
+                && !(state.shutdown && shared.unfinished.borrow().is_empty())
+                && identity_retry_at.is_none_or(|at| at <= Instant::now())
         };
         if renumber {
             match super::new_identity(&shared.cluster).await {
                 Ok(identity) => {
                     tracing::info!(target: "flyq_client::producer", producer_id = identity.0, "new producer id after a failed batch");
                     shared.state.lock().renumber(identity);
+                    identity_retry_at = None;
+                    continue;
                 }
                 Err(e) => {
                     tracing::warn!(target: "flyq_client::producer", error = %e, "InitProducerId failed");
-                    tokio::time::sleep(shared.config.retry_backoff).await;
+                    identity_retry_at = Some(Instant::now() + shared.config.retry_backoff);
                 }
             }
-            continue;
         }
         if shared.cluster.metadata_stale() {
             refresh_metadata(&shared, Vec::new());
@@ -84,7 +91,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 my_turn_done,
             ));
         }
-        let wake = drain.next_wake.unwrap_or_else(|| Instant::now() + IDLE);
+        let wake = drain
+            .next_wake
+            .into_iter()
+            .chain(identity_retry_at.filter(|at| *at > Instant::now()))
+            .min()
+            .unwrap_or_else(|| Instant::now() + IDLE);
         tokio::select! {
             () = &mut notified => {}
             () = tokio::time::sleep_until(wake.into()) => {}
