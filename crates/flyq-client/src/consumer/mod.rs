@@ -145,6 +145,12 @@ pub trait RebalanceListener: Send {
     fn on_revoked(&mut self, partitions: &[TopicPartition]) {
         let _ = partitions;
     }
+    /// Partitions this consumer lost without a rebalance handing them over: its membership
+    /// ended (session expired, fenced), so others may own them already and nothing was
+    /// committed for them. Calls `on_revoked` unless overridden.
+    fn on_lost(&mut self, partitions: &[TopicPartition]) {
+        self.on_revoked(partitions);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -552,6 +558,7 @@ impl Consumer {
         if let Subscription::Pattern(_) = self.subscription {
             self.cluster.refresh_metadata(&[], false).await?;
         }
+        self.drop_lost_partitions();
         let topics = self.resolve_subscription();
         let cooperative = self
             .membership
@@ -600,6 +607,27 @@ impl Consumer {
             l.on_assigned(&added);
         }
         Ok(())
+    }
+
+    /// After the membership ended, drops every owned partition without committing (the
+    /// generation is gone, and others may own them already), so the rejoin claims none.
+    fn drop_lost_partitions(&mut self) {
+        if !self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.rejoin.take_lost())
+        {
+            return;
+        }
+        let lost = self.assignment();
+        if lost.is_empty() {
+            return;
+        }
+        tracing::info!(target: "flyq_client::consumer", lost = ?lost, "group membership ended; partitions lost");
+        if let Some(l) = &mut self.listener {
+            l.on_lost(&lost);
+        }
+        self.partitions.clear();
     }
 
     /// Commits (with auto-commit), tells the listener, and drops `partitions`.
@@ -1005,5 +1033,28 @@ mod tests {
         };
         c.absorb(Ok((1, vec![fetched(&tp, Ok(decoded))]))).unwrap();
         assert_eq!(c.partitions[&tp].position, Position::Known(9));
+    }
+
+    #[tokio::test]
+    async fn an_ended_membership_drops_every_partition_as_lost() {
+        struct Lost(Arc<parking_lot::Mutex<Vec<TopicPartition>>>);
+        impl RebalanceListener for Lost {
+            fn on_lost(&mut self, partitions: &[TopicPartition]) {
+                self.0.lock().extend_from_slice(partitions);
+            }
+        }
+        let tp = TopicPartition::new("t", 0);
+        let mut c = Consumer::new(ConsumerConfig::new("127.0.0.1:1", Some("g"))).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        c.partitions
+            .insert(tp.clone(), PartitionState::new(Position::Known(5)));
+        let lost = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        c.set_rebalance_listener(Lost(lost.clone()));
+        c.drop_lost_partitions();
+        assert_eq!(c.assignment(), vec![tp.clone()], "nothing lost yet");
+        c.membership.as_ref().unwrap().rejoin.lose(false);
+        c.drop_lost_partitions();
+        assert!(c.assignment().is_empty());
+        assert_eq!(*lost.lock(), vec![tp]);
     }
 }
