@@ -73,6 +73,17 @@ impl Unfinished {
     }
 }
 
+impl Body {
+    /// Bytes the batch takes in a request (uncompressed size while still raw).
+    fn len(&self) -> usize {
+        match self {
+            Body::Raw(b) => b.size(),
+            Body::Closed(b) => b.len(),
+            Body::Sealed(b) => b.len(),
+        }
+    }
+}
+
 /// A batch that left the open slot.
 #[derive(Debug)]
 pub(crate) struct Batch {
@@ -398,18 +409,19 @@ impl State {
                 let mut batches = Vec::new();
                 let mut size = 0;
                 for (topic, partition) in &partitions {
-                    if size >= config.max_request_size {
-                        break;
-                    }
                     let Some(t) = self.topics.get_mut(topic) else {
                         continue;
                     };
                     let q = t.queue(*partition);
-                    let sendable = q
-                        .ready
-                        .front()
-                        .is_some_and(|b| b.retry_at.is_none_or(|at| at <= now));
-                    if !sendable {
+                    let Some(front) = q.ready.front() else {
+                        continue;
+                    };
+                    if front.retry_at.is_some_and(|at| at > now) {
+                        continue;
+                    }
+                    // Checked before adding: a request may not grow past the limit (the
+                    // broker would refuse it), except that one batch always goes alone.
+                    if size + front.body.len() > config.max_request_size && !batches.is_empty() {
                         continue;
                     }
                     let Some(mut batch) = q.ready.pop_front() else {
@@ -421,11 +433,7 @@ impl State {
                         // Sequences wrap to 0 after i32::MAX, as in the Java client.
                         q.next_sequence = (q.next_sequence.wrapping_add(batch.count)) & i32::MAX;
                     }
-                    size += match &batch.body {
-                        Body::Raw(b) => b.size(),
-                        Body::Closed(b) => b.len(),
-                        Body::Sealed(b) => b.len(),
-                    };
+                    size += batch.body.len();
                     batches.push(InFlight {
                         topic: topic.clone(),
                         partition: *partition,
@@ -721,5 +729,30 @@ mod tests {
         let drain = state.drain(&metadata, &config, true, late);
         assert_eq!(drain.expired.len(), 1);
         assert!(drain.unknown_leaders.is_empty());
+    }
+
+    #[test]
+    fn a_request_stays_within_max_request_size() {
+        let mut config = config();
+        // Each batch (4 records of about 40 bytes, plus the header) is about 220 bytes: two
+        // fit in 500, three do not.
+        config.max_request_size = 500;
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((-1, -1));
+        for p in 0..3 {
+            for _ in 0..4 {
+                append(&mut state, &memory, Some(p), &config);
+            }
+        }
+        state.flushing = 1;
+        let metadata = Metadata::single_broker(&[("t", 3)]);
+        let drain = state.drain(&metadata, &config, false, Instant::now());
+        let sizes: Vec<usize> = drain
+            .requests
+            .iter()
+            .map(|r| r.batches.iter().map(|f| f.batch.body.len()).sum())
+            .collect();
+        assert_eq!(sizes.len(), 2, "{sizes:?}");
+        assert!(sizes.iter().all(|s| *s <= 500), "{sizes:?}");
     }
 }
