@@ -140,6 +140,16 @@ impl Membership {
         }
     }
 
+    /// The coordinator connection known now, if it is still open (no lookup).
+    pub(crate) fn cached_coordinator(&self) -> Option<Arc<Connection>> {
+        self.coordinator.clone().filter(|c| !c.is_closed())
+    }
+
+    /// Forgets the coordinator: it moved (NOT_COORDINATOR) or went away.
+    pub(crate) fn forget_coordinator(&mut self) {
+        self.coordinator = None;
+    }
+
     /// The group coordinator, found again if the connection was lost.
     pub(crate) async fn coordinator(&mut self, cluster: &Cluster) -> Result<Arc<Connection>> {
         match &self.coordinator {

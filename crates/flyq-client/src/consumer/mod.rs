@@ -5,6 +5,7 @@
 //! background work is one fetch task per leader in flight and the group heartbeat task.
 
 mod assignor;
+mod commit;
 mod fetcher;
 mod group;
 pub(crate) mod protocol;
@@ -203,6 +204,8 @@ pub struct Consumer {
     membership: Option<Membership>,
     fetches: JoinSet<(i32, Vec<Fetched>)>,
     fetching_leaders: HashSet<i32>,
+    /// Feeds the task that runs `commit_async` commits in order; started on first use.
+    commits: Option<tokio::sync::mpsc::UnboundedSender<commit::Job>>,
     listener: Option<Box<dyn RebalanceListener>>,
     next_auto_commit: Instant,
     metadata_needed: bool,
@@ -232,6 +235,7 @@ impl Consumer {
             membership: None,
             fetches: JoinSet::new(),
             fetching_leaders: HashSet::new(),
+            commits: None,
             listener: None,
             metadata_needed: false,
             drain_start: 0,
@@ -838,50 +842,77 @@ impl Consumer {
         self.commit_partitions(None).await
     }
 
-    /// Commits explicit offsets (the next offset to consume per partition) and waits.
+    /// Commits explicit offsets (the next offset to consume per partition) and waits,
+    /// retrying retriable errors.
     pub async fn commit_offsets(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
+        let mut target = self.commit_target()?;
+        if let Some(m) = &mut self.membership {
+            target.coordinator = Some(m.coordinator(&self.cluster).await?);
+        }
+        let result = commit::commit(&self.cluster, &mut target, offsets).await;
+        if target.coordinator.is_none()
+            && let Some(m) = &mut self.membership
+        {
+            m.forget_coordinator();
+        }
+        result
+    }
+
+    /// Starts committing the current positions and returns at once; the returned future
+    /// resolves with the outcome and need not be awaited. Commits apply in the order they
+    /// were started: one task per consumer runs them one after another.
+    pub fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let offsets = self.positions(None);
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        match self.commit_target() {
+            Err(e) => {
+                let _ = done.send(Err(e));
+            }
+            Ok(_) if offsets.is_empty() => {
+                let _ = done.send(Ok(()));
+            }
+            Ok(target) => {
+                let cluster = &self.cluster;
+                let commits = self
+                    .commits
+                    .get_or_insert_with(|| commit::spawn_committer(cluster.clone()));
+                // The task only ends when this consumer drops the sender.
+                let _ = commits.send(commit::Job {
+                    target,
+                    offsets,
+                    done,
+                });
+            }
+        }
+        async move { outcome.await.map_err(|_| Error::Closed("consumer"))? }
+    }
+
+    /// Who commits: the group, and the membership's generation, member id and coordinator.
+    fn commit_target(&self) -> Result<commit::Target> {
         let group = self
             .config
             .group_id
             .clone()
             .ok_or_else(|| Error::Config("commits need a group_id".to_owned()))?;
-        let (generation, member_id, conn) = match &mut self.membership {
-            Some(m) => (
-                m.generation,
-                m.member_id.clone(),
-                Some(m.coordinator(&self.cluster).await?),
-            ),
-            None => (-1, String::new(), None),
-        };
-        let conn = match conn {
-            Some(c) => c,
-            None => offsets::coordinator(&self.cluster, &group).await?,
-        };
-        offsets::commit(&conn, &group, generation, &member_id, offsets).await
-    }
-
-    /// Starts committing the current positions and returns at once; the returned future
-    /// resolves with the outcome and need not be awaited.
-    pub fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
-        let offsets = self.positions(None);
-        let cluster = self.cluster.clone();
-        let group = self.config.group_id.clone();
-        let (generation, member_id) = self
-            .membership
-            .as_ref()
-            .map_or((-1, String::new()), |m| (m.generation, m.member_id.clone()));
-        let task = tokio::spawn(async move {
-            let group = group.ok_or_else(|| Error::Config("commits need a group_id".to_owned()))?;
-            if offsets.is_empty() {
-                return Ok(());
-            }
-            let conn = offsets::coordinator(&cluster, &group).await?;
-            offsets::commit(&conn, &group, generation, &member_id, &offsets).await
-        });
-        async move { task.await.map_err(|_| Error::Closed("consumer"))? }
+        Ok(match &self.membership {
+            Some(m) => commit::Target {
+                group,
+                generation: m.generation,
+                member_id: m.member_id.clone(),
+                coordinator: m.cached_coordinator(),
+                rejoin: Some(m.rejoin.clone()),
+            },
+            None => commit::Target {
+                group,
+                generation: -1,
+                member_id: String::new(),
+                coordinator: None,
+                rejoin: None,
+            },
+        })
     }
 
     /// Committed offsets of `partitions` for this consumer's group (absent: none committed).
