@@ -6,19 +6,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use tokio::sync::oneshot;
 
 use super::accumulator::{Body, InFlight};
-use super::batch::seal;
-use super::{Acks, Shared};
+use super::batch::{BatchBuilder, seal};
+use super::{Acks, Compression, Shared};
 use crate::error::{Error, Result};
 use crate::offsets::topic_name;
 
 /// How long the sender sleeps when nothing has a deadline; any send or completion wakes it.
 const IDLE: Duration = Duration::from_secs(60);
+/// Batches larger than this are compressed on a blocking thread: compressing hundreds of KiB
+/// takes milliseconds, which would stall the application's tasks on the same worker.
+const COMPRESS_INLINE_BYTES: usize = 64 << 10;
 
 /// Runs until the producer is dropped or closed and every batch has completed.
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -125,6 +129,16 @@ fn refresh_metadata(shared: &Arc<Shared>, topics: Vec<String>) {
     });
 }
 
+/// Closes (compresses) a batch, off the tokio workers when it is large.
+async fn close_batch(builder: BatchBuilder, compression: Compression) -> Result<BytesMut> {
+    if compression == Compression::None || builder.size() <= COMPRESS_INLINE_BYTES {
+        return builder.close(compression);
+    }
+    tokio::task::spawn_blocking(move || builder.close(compression))
+        .await
+        .map_err(|_| Error::Closed("producer"))?
+}
+
 /// Sends one Produce request and settles each of its batches. It goes on the wire after
 /// `previous` signals (or is dropped) and signals `done` once written (or failed).
 async fn send(
@@ -142,7 +156,7 @@ async fn send(
         let identity = f.batch.identity;
         let sequence = f.batch.base_sequence;
         let closed = match std::mem::replace(&mut f.batch.body, Body::Sealed(Default::default())) {
-            Body::Raw(builder) => builder.close(shared.config.compression),
+            Body::Raw(builder) => close_batch(builder, shared.config.compression).await,
             Body::Closed(bytes) => Ok(bytes),
             sealed @ Body::Sealed(_) => {
                 f.batch.body = sealed;
@@ -313,4 +327,32 @@ fn settle(
     f.batch.retry_at = Some(Instant::now() + shared.config.retry_backoff);
     retries.push(f);
     false
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn builder(values: usize) -> BatchBuilder {
+        let mut b = BatchBuilder::new(1024, 1_000);
+        for i in 0..values {
+            b.append(
+                1_000,
+                None,
+                Some(format!("value {i}").repeat(20).as_bytes()),
+                &[],
+            );
+        }
+        b
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn large_batches_compress_off_the_worker_with_the_same_result() {
+        let large = builder(1000);
+        assert!(large.size() > COMPRESS_INLINE_BYTES);
+        let inline = builder(1000).close(Compression::Gzip).unwrap();
+        let offloaded = close_batch(large, Compression::Gzip).await.unwrap();
+        assert_eq!(inline, offloaded);
+    }
 }
