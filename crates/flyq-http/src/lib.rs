@@ -10,7 +10,6 @@
 
 mod blocking;
 mod cluster;
-mod consumer_protocol;
 mod error;
 mod groups;
 mod health;
