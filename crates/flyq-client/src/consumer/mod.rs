@@ -523,9 +523,13 @@ impl Consumer {
             self.metadata_needed = false;
             let topics: BTreeSet<String> =
                 self.partitions.keys().map(|tp| tp.topic.clone()).collect();
-            self.cluster
-                .refresh_metadata(&topics.into_iter().collect::<Vec<_>>(), false)
-                .await?;
+            // No partitions, no leaders to look up: an empty list would ask for every topic
+            // in the cluster (pattern subscriptions refresh those above, on purpose).
+            if !topics.is_empty() {
+                self.cluster
+                    .refresh_metadata(&topics.into_iter().collect::<Vec<_>>(), false)
+                    .await?;
+            }
         }
         self.resolve_positions().await?;
         if self.config.enable_auto_commit
@@ -1087,5 +1091,13 @@ mod tests {
         c.drop_lost_partitions();
         assert!(c.assignment().is_empty());
         assert_eq!(*lost.lock(), vec![tp]);
+    }
+
+    #[tokio::test]
+    async fn without_partitions_no_all_topics_metadata_refresh_is_asked() {
+        // Nothing listens on the bootstrap address: any Metadata request would fail.
+        let mut c = consumer(&[]);
+        c.metadata_needed = true;
+        c.maintain().await.unwrap();
     }
 }
