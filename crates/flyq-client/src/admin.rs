@@ -413,7 +413,9 @@ impl Admin {
         )
     }
 
-    /// All groups known to any broker.
+    /// The groups known to one broker: every group on FlyQ, which runs a single broker that
+    /// coordinates all of them. On a multi-broker Kafka cluster each broker lists only the
+    /// groups it coordinates, so this may miss some there.
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
         let response = self
             .cluster

@@ -33,6 +33,8 @@ pub(crate) struct TopicMetadata {
     pub(crate) error: i16,
     pub(crate) internal: bool,
     pub(crate) partitions: Vec<PartitionMetadata>,
+    /// When the Metadata request that brought this was sent.
+    pub(crate) asked_at: Option<Instant>,
 }
 
 /// A snapshot of cluster metadata.
@@ -44,9 +46,24 @@ pub(crate) struct Metadata {
     pub(crate) controller: i32,
     pub(crate) cluster_id: Option<String>,
     fetched_at: Option<Instant>,
+    /// When the last all-topics Metadata request was sent.
+    all_asked_at: Option<Instant>,
 }
 
 impl Metadata {
+    /// Whether a Metadata request sent at or after `since` brought `topics` (all topics when
+    /// empty): a refresh asked for then can use that answer instead of asking again.
+    fn refreshed_since(&self, topics: &[String], since: Instant) -> bool {
+        let fresh = |asked: Option<Instant>| asked.is_some_and(|a| a >= since);
+        if topics.is_empty() {
+            fresh(self.all_asked_at)
+        } else {
+            topics
+                .iter()
+                .all(|t| self.topics.get(t).is_some_and(|t| fresh(t.asked_at)))
+        }
+    }
+
     /// The leader of `topic`/`partition`, if known and elected.
     pub(crate) fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
         let p = self
@@ -90,6 +107,7 @@ impl Metadata {
                         error: 0,
                         internal: false,
                         partitions,
+                        asked_at: None,
                     };
                     ((*name).to_owned(), t)
                 })
@@ -97,6 +115,7 @@ impl Metadata {
             controller: 1,
             cluster_id: None,
             fetched_at: None,
+            all_asked_at: None,
         }
     }
 }
@@ -130,6 +149,7 @@ impl Cluster {
                 controller: -1,
                 cluster_id: None,
                 fetched_at: None,
+                all_asked_at: None,
             })),
             conns: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
@@ -261,8 +281,15 @@ impl Cluster {
         topics: &[String],
         auto_create: bool,
     ) -> Result<()> {
+        // Taken before waiting for the lock: concurrent callers (every fetch and produce
+        // task seeing NOT_LEADER at once) share one refresh instead of queueing up N.
+        let since = Instant::now();
         let _one_at_a_time = self.refresh.lock().await;
+        if self.metadata().refreshed_since(topics, since) {
+            return Ok(());
+        }
         let conn = self.any().await?;
+        let asked = Instant::now();
         let request = MetadataRequest::default()
             .with_topics((!topics.is_empty()).then(|| {
                 topics
@@ -285,6 +312,7 @@ impl Cluster {
         fresh.cluster_id = response.cluster_id.as_ref().map(|s| s.to_string());
         if topics.is_empty() {
             fresh.topics.clear();
+            fresh.all_asked_at = Some(asked);
         }
         for t in response.topics {
             let Some(name) = t.name else { continue };
@@ -310,6 +338,7 @@ impl Cluster {
                     error: t.error_code,
                     internal: t.is_internal,
                     partitions,
+                    asked_at: Some(asked),
                 },
             );
         }
@@ -360,5 +389,30 @@ impl Cluster {
             partition,
         })?;
         Ok((node, self.broker(node).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_asked_after_the_caller_started_waiting_covers_it() {
+        let t = |name: &str| name.to_owned();
+        let before = Instant::now();
+        let mut md = Metadata::single_broker(&[("a", 1), ("b", 1)]);
+        assert!(!md.refreshed_since(&[t("a")], before));
+        let asked = Instant::now();
+        if let Some(a) = md.topics.get_mut("a") {
+            a.asked_at = Some(asked);
+        }
+        assert!(md.refreshed_since(&[t("a")], before));
+        // Another topic's refresh, or one asked before the caller started, does not count.
+        assert!(!md.refreshed_since(&[t("a"), t("b")], before));
+        assert!(!md.refreshed_since(&[t("a")], asked + Duration::from_millis(1)));
+        // Only an all-topics refresh covers an all-topics request.
+        assert!(!md.refreshed_since(&[], before));
+        md.all_asked_at = Some(asked);
+        assert!(md.refreshed_since(&[], before));
     }
 }

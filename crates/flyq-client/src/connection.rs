@@ -134,6 +134,12 @@ impl Connection {
         &self.addr
     }
 
+    /// Fails every pending request and stops reading: the connection is dead from now on.
+    fn close(&self) {
+        self.pending.lock().close();
+        self.reader.abort();
+    }
+
     /// Whether the connection has failed and must be replaced.
     pub(crate) fn is_closed(&self) -> bool {
         self.pending.lock().closed
@@ -228,7 +234,6 @@ impl Connection {
         let submitted = Submitted {
             conn: self,
             rx,
-            correlation,
             version,
             deadline: Instant::now() + timeout,
             timeout,
@@ -262,6 +267,18 @@ impl Connection {
         Ok((correlation, buf.freeze()))
     }
 
+    fn timed_out<R: Request>(&self, timeout: Duration) -> Error {
+        // No answer in time: the broker or the path to it is stuck (a half-open connection
+        // never errors). Close the connection so the cluster opens a new one; keeping it
+        // would time out every later request too.
+        self.close();
+        Error::Timeout {
+            addr: self.addr.clone(),
+            api: api_key::<R>(),
+            timeout,
+        }
+    }
+
     fn disconnected<R: Request>(&self) -> Error {
         Error::Disconnected {
             addr: self.addr.clone(),
@@ -281,7 +298,6 @@ impl Connection {
 pub(crate) struct Submitted<'a, R: Request> {
     conn: &'a Connection,
     rx: oneshot::Receiver<Bytes>,
-    correlation: i32,
     version: i16,
     deadline: Instant,
     timeout: Duration,
@@ -292,18 +308,11 @@ impl<R: Request> Submitted<'_, R> {
     /// Waits for and decodes the answer.
     pub(crate) async fn response(self) -> Result<R::Response> {
         let conn = self.conn;
-        let version = self.version;
+        let (version, timeout) = (self.version, self.timeout);
         let mut body = match tokio::time::timeout_at(self.deadline, &mut { self.rx }).await {
             Ok(Ok(body)) => body,
             Ok(Err(_)) => return Err(conn.disconnected::<R>()),
-            Err(_) => {
-                conn.pending.lock().waiting.remove(&self.correlation);
-                return Err(Error::Timeout {
-                    addr: conn.addr.clone(),
-                    api: api_key::<R>(),
-                    timeout: self.timeout,
-                });
-            }
+            Err(_) => return Err(conn.timed_out::<R>(timeout)),
         };
         let header_version = <R::Response as HeaderVersion>::header_version(version);
         ResponseHeader::decode(&mut body, header_version)
@@ -314,12 +323,7 @@ impl<R: Request> Submitted<'_, R> {
     }
 
     fn timed_out(self) -> Error {
-        self.conn.pending.lock().waiting.remove(&self.correlation);
-        Error::Timeout {
-            addr: self.conn.addr.clone(),
-            api: api_key::<R>(),
-            timeout: self.timeout,
-        }
+        self.conn.timed_out::<R>(self.timeout)
     }
 }
 
@@ -432,5 +436,52 @@ mod tests {
             matches!(err, Error::Protocol { .. } | Error::Disconnected { .. }),
             "{err:?}"
         );
+    }
+
+    /// A peer that answers ApiVersions (offering Metadata) and then never answers again.
+    async fn silent_peer() -> String {
+        use kafka_protocol::messages::ApiVersionsResponse;
+        use kafka_protocol::messages::api_versions_response::ApiVersion;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n >= 12);
+            let mut body = BytesMut::new();
+            body.put_slice(&buf[8..12]);
+            ApiVersionsResponse::default()
+                .with_api_keys(vec![
+                    ApiVersion::default()
+                        .with_api_key(ApiKey::Metadata as i16)
+                        .with_min_version(0)
+                        .with_max_version(12),
+                ])
+                .encode(&mut body, 3)
+                .unwrap();
+            sock.write_all(&(body.len() as i32).to_be_bytes())
+                .await
+                .unwrap();
+            sock.write_all(&body).await.unwrap();
+            while sock.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_request_timeout_closes_the_connection() {
+        use kafka_protocol::messages::MetadataRequest;
+        let addr = silent_peer().await;
+        let conn = Connection::connect(&addr, &ClientConfig::new(&addr))
+            .await
+            .unwrap();
+        assert!(!conn.is_closed());
+        let err = conn
+            .send_timeout(&MetadataRequest::default(), Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+        assert!(conn.is_closed());
     }
 }

@@ -71,6 +71,7 @@ mod consumer;
 mod error;
 mod offsets;
 mod producer;
+pub mod records;
 mod types;
 mod versions;
 
@@ -79,6 +80,11 @@ pub use admin::{
     GroupDescription, GroupListing, GroupMember, ListedOffset, NewTopic, PartitionDescription,
     TopicDescription,
 };
+/// Kafka's standard consumer protocol encodings of group member metadata and assignments
+/// (protocol type `consumer`), as Java, librdkafka and this crate's consumers write them.
+pub mod consumer_protocol {
+    pub use crate::consumer::protocol::{Subscription, decode_assignment, decode_subscription};
+}
 pub use config::ClientConfig;
 pub use consumer::{
     Assignor, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, RebalanceListener,

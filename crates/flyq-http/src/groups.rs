@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use flyq_broker::group::{CommittedOffset, codes};
 use flyq_broker::{Broker, BrokerError};
+use flyq_client::consumer_protocol::{decode_assignment, decode_subscription};
 use serde::{Deserialize, Serialize};
 
 use crate::blocking::with_broker;
-use crate::consumer_protocol::{self, AssignedTopic};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::HttpState;
 
@@ -41,6 +41,29 @@ pub(crate) async fn list(State(state): State<HttpState>) -> ApiResult<Json<Group
         })
         .collect();
     Ok(Json(GroupList { groups }))
+}
+
+/// Partitions of one topic assigned to a member.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub(crate) struct AssignedTopic {
+    topic: String,
+    partitions: Vec<i32>,
+}
+
+/// A member's assignment by topic; `None` when it does not decode.
+fn assignment(bytes: bytes::Bytes) -> Option<Vec<AssignedTopic>> {
+    let mut out: Vec<AssignedTopic> = Vec::new();
+    // Decoded partitions come sorted by topic: consecutive runs are one topic each.
+    for tp in decode_assignment(bytes).ok()? {
+        match out.last_mut() {
+            Some(last) if last.topic == tp.topic => last.partitions.push(tp.partition),
+            _ => out.push(AssignedTopic {
+                topic: tp.topic,
+                partitions: vec![tp.partition],
+            }),
+        }
+    }
+    Some(out)
 }
 
 /// A member of a described group.
@@ -120,11 +143,9 @@ pub(crate) async fn describe(
         .into_iter()
         .map(|m| Member {
             subscription: consumer
-                .then(|| consumer_protocol::subscription(m.metadata))
+                .then(|| decode_subscription(m.metadata).ok().map(|s| s.topics))
                 .flatten(),
-            assignment: consumer
-                .then(|| consumer_protocol::assignment(m.assignment))
-                .flatten(),
+            assignment: consumer.then(|| assignment(m.assignment)).flatten(),
             member_id: m.member_id,
             instance_id: m.instance_id,
             client_id: m.client_id,
@@ -383,5 +404,40 @@ pub(crate) async fn delete(
             "deleting a group",
             &format!("group coordinator error code {code}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use bytes::BufMut;
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    use kafka_protocol::messages::{ConsumerProtocolAssignment, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+
+    #[test]
+    fn assignments_group_by_topic_and_garbage_is_none() {
+        let topic = |name: &'static str, partitions: Vec<i32>| {
+            TopicPartition::default()
+                .with_topic(TopicName(StrBytes::from_static_str(name)))
+                .with_partitions(partitions)
+        };
+        let assigned = ConsumerProtocolAssignment::default()
+            .with_assigned_partitions(vec![topic("b", vec![1]), topic("a", vec![2, 0])]);
+        let mut buf = bytes::BytesMut::new();
+        buf.put_i16(1);
+        assigned.encode(&mut buf, 1).unwrap();
+        let view = |topic: &str, partitions: Vec<i32>| AssignedTopic {
+            topic: topic.to_owned(),
+            partitions,
+        };
+        assert_eq!(
+            assignment(buf.freeze()),
+            Some(vec![view("a", vec![0, 2]), view("b", vec![1])])
+        );
+        assert_eq!(assignment(bytes::Bytes::new()), Some(Vec::new()));
+        assert_eq!(assignment(bytes::Bytes::from_static(&[0xff])), None);
     }
 }

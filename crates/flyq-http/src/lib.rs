@@ -10,8 +10,6 @@
 
 mod blocking;
 mod cluster;
-mod consumer_protocol;
-mod decompress;
 mod error;
 mod groups;
 mod health;

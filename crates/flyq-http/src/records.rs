@@ -3,21 +3,18 @@
 //!
 //! Keys, values and header values are shown as UTF-8 text when they are valid UTF-8 and as
 //! base64 otherwise, each with its encoding named. Compressed batches are inflated, within a
-//! budget per request (see [`crate::decompress`]); the bytes read from the log are bounded
+//! budget per request (see [`flyq_client::records`]); the bytes read from the log are bounded
 //! too, so a page may hold fewer than `limit` records: page on with `next_offset`.
-
-use std::cell::Cell;
 
 use axum::extract::State;
 use base64::Engine as _;
-use bytes::Bytes;
 use flyq_broker::Broker;
+use flyq_client::records::BatchDecoder;
 use flyq_log::BatchHeader;
-use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
+use kafka_protocol::records::{Record, TimestampType};
 use serde::{Deserialize, Serialize};
 
 use crate::blocking::with_broker;
-use crate::decompress::decompress;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::HttpState;
 
@@ -29,9 +26,6 @@ pub(crate) const MAX_LIMIT: usize = 1000;
 const MAX_READ_BYTES: usize = 4 << 20;
 /// Most bytes one page inflates compressed batches into.
 const MAX_INFLATED_BYTES: usize = 16 << 20;
-/// The smallest encoded record: length, attributes, timestamp and offset deltas, key and
-/// value lengths, header count, one byte each.
-const MIN_RECORD_BYTES: usize = 7;
 /// Most records one batch may claim before the browser refuses to decode it (a 1 MiB batch
 /// of the smallest records holds about 150,000).
 const MAX_BATCH_RECORDS: usize = 200_000;
@@ -121,28 +115,6 @@ pub(crate) struct RecordPage {
     next_offset: i64,
 }
 
-/// Decodes one stored batch, inflating at most `budget` bytes (which it then uses up).
-fn decode_batch(
-    batch: Bytes,
-    header: &BatchHeader,
-    budget: &Cell<usize>,
-) -> anyhow::Result<Vec<Record>> {
-    // kafka-protocol reserves space for the header's record count before decoding: check it
-    // against the bytes that can actually hold that many records, or a forged count in a
-    // stored batch would make it allocate without bound.
-    let count = usize::try_from(header.records_count).unwrap_or(0);
-    let inflate = |compressed: &mut Bytes, compression| {
-        let inflated = decompress(compressed.split_off(0), compression, budget.get())?;
-        if count > MAX_BATCH_RECORDS || count.saturating_mul(MIN_RECORD_BYTES) > inflated.len() {
-            anyhow::bail!("batch claims {count} records in {} bytes", inflated.len());
-        }
-        budget.set(budget.get().saturating_sub(inflated.len()));
-        Ok(inflated)
-    };
-    let mut batch = batch;
-    Ok(RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(inflate))?.records)
-}
-
 fn browse(
     broker: &Broker,
     topic: &str,
@@ -175,7 +147,7 @@ fn browse(
         next_offset: from,
     };
     let mut read_left = MAX_READ_BYTES;
-    let budget = Cell::new(MAX_INFLATED_BYTES);
+    let mut decoder = BatchDecoder::new(MAX_INFLATED_BYTES, MAX_BATCH_RECORDS);
     'reading: while page.records.len() < limit && page.next_offset < high_watermark && read_left > 0
     {
         let read = broker.read(&partition, page.next_offset, read_left)?;
@@ -191,8 +163,8 @@ fn browse(
                 .unwrap_or(usize::MAX)
                 .min(rest.len());
             let batch = rest.split_to(len);
-            let records = match decode_batch(batch, &header, &budget) {
-                Ok(records) => records,
+            let records = match decoder.decode(batch) {
+                Ok(decoded) => decoded.records,
                 // Show what decoded; the next page starts at this batch and reports it.
                 Err(_) if !page.records.is_empty() => break 'reading,
                 Err(e) => {
@@ -243,86 +215,4 @@ pub(crate) async fn list(
     })
     .await
     .map(Json)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use bytes::BytesMut;
-    use kafka_protocol::indexmap::IndexMap;
-    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
-
-    use super::*;
-
-    fn batch(compression: Compression, count: i64) -> Bytes {
-        let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: i as i32,
-                timestamp: 1_700_000_000_000,
-                key: None,
-                value: Some(Bytes::from(format!("value {i} ").repeat(50))),
-                headers: IndexMap::new(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-        buf.freeze()
-    }
-
-    #[test]
-    fn batches_in_every_codec_decode_within_the_budget() {
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
-            let bytes = batch(compression, 100);
-            let header = BatchHeader::parse(&bytes).unwrap();
-            let budget = Cell::new(1 << 20);
-            let records = decode_batch(bytes.clone(), &header, &budget).unwrap();
-            assert_eq!(records.len(), 100, "{compression:?}");
-            assert_eq!(
-                records[99].value.as_deref(),
-                Some("value 99 ".repeat(50).as_bytes())
-            );
-            assert!(budget.get() < 1 << 20, "{compression:?} used no budget");
-            // A budget smaller than the batch inflates to refuses it. (Uncompressed records
-            // are already in memory, bounded by the log read: nothing to inflate.)
-            if compression != Compression::None {
-                let small = Cell::new(1000);
-                assert!(
-                    decode_batch(bytes, &header, &small).is_err(),
-                    "{compression:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_forged_record_count_is_refused_before_allocating() {
-        let mut bytes = batch(Compression::Gzip, 2).to_vec();
-        // records_count sits at byte 57 of the batch header; re-sign the batch (CRC at byte
-        // 17) as a producer forging it would, so only the count guard stands in the way.
-        bytes[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
-        let crc = flyq_log::batch::compute_crc(&bytes);
-        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
-        let header = BatchHeader::parse(&bytes).unwrap();
-        let err = decode_batch(Bytes::from(bytes), &header, &Cell::new(1 << 20)).unwrap_err();
-        assert!(err.to_string().contains("claims"), "{err}");
-    }
 }

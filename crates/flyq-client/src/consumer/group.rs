@@ -35,9 +35,27 @@ pub(crate) struct Rejoin {
     notify: Notify,
     /// The coordinator forgot this member: rejoin with an empty member id.
     forget_member: AtomicBool,
+    /// The membership ended (unknown member, old generation, fenced): the partitions owned
+    /// may already belong to others, so they are lost, not revoked.
+    lost: AtomicBool,
 }
 
 impl Rejoin {
+    /// Marks the owned partitions lost and raises a rejoin (with a new member id when the
+    /// coordinator forgot this one).
+    pub(crate) fn lose(&self, forget_member: bool) {
+        if forget_member {
+            self.forget_member.store(true, Ordering::Release);
+        }
+        self.lost.store(true, Ordering::Release);
+        self.raise();
+    }
+
+    /// Whether the owned partitions were lost since the last call.
+    pub(crate) fn take_lost(&self) -> bool {
+        self.lost.swap(false, Ordering::AcqRel)
+    }
+
     pub(crate) fn raise(&self) {
         self.flag.store(true, Ordering::Release);
         self.notify.notify_waiters();
@@ -93,6 +111,20 @@ fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 
+/// Whether `code` (from a heartbeat or commit) says this membership is over; if so the owned
+/// partitions are marked lost and a rejoin raised.
+pub(crate) fn membership_ended(rejoin: &Rejoin, code: i16) -> bool {
+    let forget_member = code == ResponseError::UnknownMemberId.code();
+    if forget_member
+        || code == ResponseError::IllegalGeneration.code()
+        || code == ResponseError::FencedInstanceId.code()
+    {
+        rejoin.lose(forget_member);
+        return true;
+    }
+    false
+}
+
 impl Membership {
     pub(crate) fn new(settings: GroupSettings) -> Self {
         let rejoin = Arc::new(Rejoin::default());
@@ -106,6 +138,16 @@ impl Membership {
             rejoin,
             heartbeat: None,
         }
+    }
+
+    /// The coordinator connection known now, if it is still open (no lookup).
+    pub(crate) fn cached_coordinator(&self) -> Option<Arc<Connection>> {
+        self.coordinator.clone().filter(|c| !c.is_closed())
+    }
+
+    /// Forgets the coordinator: it moved (NOT_COORDINATOR) or went away.
+    pub(crate) fn forget_coordinator(&mut self) {
+        self.coordinator = None;
     }
 
     /// The group coordinator, found again if the connection was lost.
@@ -281,11 +323,12 @@ impl Membership {
                 match coordinator.send(&request).await {
                     Ok(r) if r.error_code == 0 => {}
                     Ok(r) => {
-                        if r.error_code == ResponseError::UnknownMemberId.code() {
-                            rejoin.forget_member.store(true, Ordering::Release);
+                        if membership_ended(&rejoin, r.error_code) {
+                            return;
                         }
+                        // REBALANCE_IN_PROGRESS and the like: rejoin, but keep the session
+                        // alive until the consumer does, or the coordinator evicts it.
                         rejoin.raise();
-                        return;
                     }
                     Err(_) if coordinator.is_closed() => {
                         rejoin.raise();
@@ -375,4 +418,34 @@ async fn lead(
                 .with_assignment(protocol::encode_assignment(&tps)?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod membership_tests {
+    use super::*;
+
+    #[test]
+    fn only_an_ended_membership_loses_the_partitions() {
+        let rejoin = Rejoin::default();
+        assert!(!membership_ended(
+            &rejoin,
+            ResponseError::RebalanceInProgress.code()
+        ));
+        assert!(!rejoin.take_lost() && !rejoin.is_raised());
+        assert!(membership_ended(
+            &rejoin,
+            ResponseError::IllegalGeneration.code()
+        ));
+        assert!(rejoin.is_raised() && rejoin.take_lost());
+        assert!(!rejoin.forget_member.load(Ordering::Acquire));
+        assert!(membership_ended(
+            &rejoin,
+            ResponseError::UnknownMemberId.code()
+        ));
+        assert!(rejoin.forget_member.load(Ordering::Acquire) && rejoin.take_lost());
+        assert!(membership_ended(
+            &rejoin,
+            ResponseError::FencedInstanceId.code()
+        ));
+    }
 }

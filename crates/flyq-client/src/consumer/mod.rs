@@ -5,6 +5,7 @@
 //! background work is one fetch task per leader in flight and the group heartbeat task.
 
 mod assignor;
+mod commit;
 mod fetcher;
 mod group;
 pub(crate) mod protocol;
@@ -145,6 +146,12 @@ pub trait RebalanceListener: Send {
     fn on_revoked(&mut self, partitions: &[TopicPartition]) {
         let _ = partitions;
     }
+    /// Partitions this consumer lost without a rebalance handing them over: its membership
+    /// ended (session expired, fenced), so others may own them already and nothing was
+    /// committed for them. Calls `on_revoked` unless overridden.
+    fn on_lost(&mut self, partitions: &[TopicPartition]) {
+        self.on_revoked(partitions);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +204,8 @@ pub struct Consumer {
     membership: Option<Membership>,
     fetches: JoinSet<(i32, Vec<Fetched>)>,
     fetching_leaders: HashSet<i32>,
+    /// Feeds the task that runs `commit_async` commits in order; started on first use.
+    commits: Option<tokio::sync::mpsc::UnboundedSender<commit::Job>>,
     listener: Option<Box<dyn RebalanceListener>>,
     next_auto_commit: Instant,
     metadata_needed: bool,
@@ -226,6 +235,7 @@ impl Consumer {
             membership: None,
             fetches: JoinSet::new(),
             fetching_leaders: HashSet::new(),
+            commits: None,
             listener: None,
             metadata_needed: false,
             drain_start: 0,
@@ -513,9 +523,13 @@ impl Consumer {
             self.metadata_needed = false;
             let topics: BTreeSet<String> =
                 self.partitions.keys().map(|tp| tp.topic.clone()).collect();
-            self.cluster
-                .refresh_metadata(&topics.into_iter().collect::<Vec<_>>(), false)
-                .await?;
+            // No partitions, no leaders to look up: an empty list would ask for every topic
+            // in the cluster (pattern subscriptions refresh those above, on purpose).
+            if !topics.is_empty() {
+                self.cluster
+                    .refresh_metadata(&topics.into_iter().collect::<Vec<_>>(), false)
+                    .await?;
+            }
         }
         self.resolve_positions().await?;
         if self.config.enable_auto_commit
@@ -552,6 +566,7 @@ impl Consumer {
         if let Subscription::Pattern(_) = self.subscription {
             self.cluster.refresh_metadata(&[], false).await?;
         }
+        self.drop_lost_partitions();
         let topics = self.resolve_subscription();
         let cooperative = self
             .membership
@@ -600,6 +615,27 @@ impl Consumer {
             l.on_assigned(&added);
         }
         Ok(())
+    }
+
+    /// After the membership ended, drops every owned partition without committing (the
+    /// generation is gone, and others may own them already), so the rejoin claims none.
+    fn drop_lost_partitions(&mut self) {
+        if !self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.rejoin.take_lost())
+        {
+            return;
+        }
+        let lost = self.assignment();
+        if lost.is_empty() {
+            return;
+        }
+        tracing::info!(target: "flyq_client::consumer", lost = ?lost, "group membership ended; partitions lost");
+        if let Some(l) = &mut self.listener {
+            l.on_lost(&lost);
+        }
+        self.partitions.clear();
     }
 
     /// Commits (with auto-commit), tells the listener, and drops `partitions`.
@@ -749,6 +785,9 @@ impl Consumer {
             return Ok(());
         };
         self.fetching_leaders.remove(&leader);
+        // Every answer is absorbed even after a fatal one: returning early would leave the
+        // rest flagged as fetching, and those partitions would never be fetched again.
+        let mut fatal = None;
         for f in fetched {
             let Some(s) = self.partitions.get_mut(&f.target.tp) else {
                 continue;
@@ -758,7 +797,17 @@ impl Consumer {
                 continue;
             }
             match f.result {
-                Ok(records) => s.records.extend(records),
+                Ok(decoded) => {
+                    if decoded.records.is_empty() {
+                        // Nothing for the application (a transaction marker, records compacted
+                        // away, or records before the position): move past the batches, or
+                        // the next fetch asks for them again, forever.
+                        if let Some(next) = decoded.next_offset.filter(|&n| n > f.target.offset) {
+                            s.position = Position::Known(next);
+                        }
+                    }
+                    s.records.extend(decoded.records);
+                }
                 Err(e) if e.kafka_error() == Some(ResponseError::OffsetOutOfRange) => {
                     tracing::info!(target: "flyq_client::consumer", tp = %f.target.tp, offset = f.target.offset, "offset out of range; resetting");
                     s.position = Position::Reset;
@@ -767,10 +816,12 @@ impl Consumer {
                     tracing::debug!(target: "flyq_client::consumer", tp = %f.target.tp, error = %e, "fetch failed; retrying");
                     self.metadata_needed = true;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    fatal.get_or_insert(e);
+                }
             }
         }
-        Ok(())
+        fatal.map_or(Ok(()), Err)
     }
 
     /// Positions of `filter` (all assigned partitions when `None`) that are known.
@@ -795,50 +846,77 @@ impl Consumer {
         self.commit_partitions(None).await
     }
 
-    /// Commits explicit offsets (the next offset to consume per partition) and waits.
+    /// Commits explicit offsets (the next offset to consume per partition) and waits,
+    /// retrying retriable errors.
     pub async fn commit_offsets(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
+        let mut target = self.commit_target()?;
+        if let Some(m) = &mut self.membership {
+            target.coordinator = Some(m.coordinator(&self.cluster).await?);
+        }
+        let result = commit::commit(&self.cluster, &mut target, offsets).await;
+        if target.coordinator.is_none()
+            && let Some(m) = &mut self.membership
+        {
+            m.forget_coordinator();
+        }
+        result
+    }
+
+    /// Starts committing the current positions and returns at once; the returned future
+    /// resolves with the outcome and need not be awaited. Commits apply in the order they
+    /// were started: one task per consumer runs them one after another.
+    pub fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let offsets = self.positions(None);
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        match self.commit_target() {
+            Err(e) => {
+                let _ = done.send(Err(e));
+            }
+            Ok(_) if offsets.is_empty() => {
+                let _ = done.send(Ok(()));
+            }
+            Ok(target) => {
+                let cluster = &self.cluster;
+                let commits = self
+                    .commits
+                    .get_or_insert_with(|| commit::spawn_committer(cluster.clone()));
+                // The task only ends when this consumer drops the sender.
+                let _ = commits.send(commit::Job {
+                    target,
+                    offsets,
+                    done,
+                });
+            }
+        }
+        async move { outcome.await.map_err(|_| Error::Closed("consumer"))? }
+    }
+
+    /// Who commits: the group, and the membership's generation, member id and coordinator.
+    fn commit_target(&self) -> Result<commit::Target> {
         let group = self
             .config
             .group_id
             .clone()
             .ok_or_else(|| Error::Config("commits need a group_id".to_owned()))?;
-        let (generation, member_id, conn) = match &mut self.membership {
-            Some(m) => (
-                m.generation,
-                m.member_id.clone(),
-                Some(m.coordinator(&self.cluster).await?),
-            ),
-            None => (-1, String::new(), None),
-        };
-        let conn = match conn {
-            Some(c) => c,
-            None => offsets::coordinator(&self.cluster, &group).await?,
-        };
-        offsets::commit(&conn, &group, generation, &member_id, offsets).await
-    }
-
-    /// Starts committing the current positions and returns at once; the returned future
-    /// resolves with the outcome and need not be awaited.
-    pub fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
-        let offsets = self.positions(None);
-        let cluster = self.cluster.clone();
-        let group = self.config.group_id.clone();
-        let (generation, member_id) = self
-            .membership
-            .as_ref()
-            .map_or((-1, String::new()), |m| (m.generation, m.member_id.clone()));
-        let task = tokio::spawn(async move {
-            let group = group.ok_or_else(|| Error::Config("commits need a group_id".to_owned()))?;
-            if offsets.is_empty() {
-                return Ok(());
-            }
-            let conn = offsets::coordinator(&cluster, &group).await?;
-            offsets::commit(&conn, &group, generation, &member_id, &offsets).await
-        });
-        async move { task.await.map_err(|_| Error::Closed("consumer"))? }
+        Ok(match &self.membership {
+            Some(m) => commit::Target {
+                group,
+                generation: m.generation,
+                member_id: m.member_id.clone(),
+                coordinator: m.cached_coordinator(),
+                rejoin: Some(m.rejoin.clone()),
+            },
+            None => commit::Target {
+                group,
+                generation: -1,
+                member_id: String::new(),
+                coordinator: None,
+                rejoin: None,
+            },
+        })
     }
 
     /// Committed offsets of `partitions` for this consumer's group (absent: none committed).
@@ -888,7 +966,8 @@ fn take_from(s: &mut PartitionState, max: usize, out: &mut Vec<ConsumerRecord>) 
         let Some(r) = s.records.pop_front() else {
             break;
         };
-        s.position = Position::Known(r.offset + 1);
+        // The offset comes from the log, written by a producer: never overflow on it.
+        s.position = Position::Known(r.offset.saturating_add(1));
         out.push(r);
     }
 }
@@ -905,5 +984,120 @@ impl Drop for Consumer {
                 let _ = conn.send(&request).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(tp: &TopicPartition, offset: i64) -> ConsumerRecord {
+        ConsumerRecord {
+            topic: Arc::from(tp.topic.as_str()),
+            partition: tp.partition,
+            offset,
+            timestamp: 0,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn consumer(tps: &[&TopicPartition]) -> Consumer {
+        let mut c = Consumer::new(ConsumerConfig::new("127.0.0.1:1", None)).unwrap();
+        for tp in tps {
+            let mut s = PartitionState::new(Position::Known(5));
+            s.fetching = true;
+            c.partitions.insert((*tp).clone(), s);
+        }
+        c
+    }
+
+    fn fetched(tp: &TopicPartition, result: Result<fetcher::Decoded>) -> Fetched {
+        Fetched {
+            target: FetchTarget {
+                tp: tp.clone(),
+                offset: 5,
+                epoch: 0,
+            },
+            result,
+        }
+    }
+
+    #[test]
+    fn taking_a_record_at_the_last_offset_does_not_overflow() {
+        let tp = TopicPartition::new("t", 0);
+        let mut s = PartitionState::new(Position::Known(0));
+        s.records.push_back(record(&tp, i64::MAX));
+        let mut out = Vec::new();
+        take_from(&mut s, 10, &mut out);
+        assert_eq!(s.position, Position::Known(i64::MAX));
+    }
+
+    #[tokio::test]
+    async fn a_fatal_fetch_error_still_absorbs_every_other_answer() {
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let mut c = consumer(&[&a, &b]);
+        c.fetching_leaders.insert(1);
+        let decoded = fetcher::Decoded {
+            records: vec![record(&b, 5)],
+            next_offset: Some(6),
+        };
+        let err = c
+            .absorb(Ok((
+                1,
+                vec![
+                    fetched(&a, Err(Error::Config("fatal".to_owned()))),
+                    fetched(&b, Ok(decoded)),
+                ],
+            )))
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+        assert!(c.partitions.values().all(|s| !s.fetching));
+        assert_eq!(c.partitions[&b].records.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_records_moves_the_position_past_its_batches() {
+        let tp = TopicPartition::new("t", 0);
+        let mut c = consumer(&[&tp]);
+        let decoded = fetcher::Decoded {
+            records: Vec::new(),
+            next_offset: Some(9),
+        };
+        c.absorb(Ok((1, vec![fetched(&tp, Ok(decoded))]))).unwrap();
+        assert_eq!(c.partitions[&tp].position, Position::Known(9));
+    }
+
+    #[tokio::test]
+    async fn an_ended_membership_drops_every_partition_as_lost() {
+        struct Lost(Arc<parking_lot::Mutex<Vec<TopicPartition>>>);
+        impl RebalanceListener for Lost {
+            fn on_lost(&mut self, partitions: &[TopicPartition]) {
+                self.0.lock().extend_from_slice(partitions);
+            }
+        }
+        let tp = TopicPartition::new("t", 0);
+        let mut c = Consumer::new(ConsumerConfig::new("127.0.0.1:1", Some("g"))).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        c.partitions
+            .insert(tp.clone(), PartitionState::new(Position::Known(5)));
+        let lost = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        c.set_rebalance_listener(Lost(lost.clone()));
+        c.drop_lost_partitions();
+        assert_eq!(c.assignment(), vec![tp.clone()], "nothing lost yet");
+        c.membership.as_ref().unwrap().rejoin.lose(false);
+        c.drop_lost_partitions();
+        assert!(c.assignment().is_empty());
+        assert_eq!(*lost.lock(), vec![tp]);
+    }
+
+    #[tokio::test]
+    async fn without_partitions_no_all_topics_metadata_refresh_is_asked() {
+        // Nothing listens on the bootstrap address: any Metadata request would fail.
+        let mut c = consumer(&[]);
+        c.metadata_needed = true;
+        c.maintain().await.unwrap();
     }
 }

@@ -23,9 +23,11 @@ const NEWEST_KNOWN: i16 = 3;
 
 /// A member's subscription as carried in JoinGroup metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Subscription {
-    pub(crate) topics: Vec<String>,
-    pub(crate) owned: Vec<TopicPartition>,
+pub struct Subscription {
+    /// The topics subscribed to.
+    pub topics: Vec<String>,
+    /// The partitions the member owns (v1 and later; cooperative rebalancing).
+    pub owned: Vec<TopicPartition>,
 }
 
 fn group_by_topic(tps: &[TopicPartition]) -> BTreeMap<&str, Vec<i32>> {
@@ -82,8 +84,8 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Result<Bytes> {
     Ok(buf.freeze())
 }
 
-/// Decodes a member's subscription.
-pub(crate) fn decode_subscription(bytes: Bytes) -> Result<Subscription> {
+/// Decodes a member's subscription (JoinGroup member metadata of protocol type `consumer`).
+pub fn decode_subscription(bytes: Bytes) -> Result<Subscription> {
     let (version, mut body) = versioned(bytes, "subscription")?;
     let msg = ConsumerProtocolSubscription::decode(&mut body, version)
         .map_err(|e| protocol_error(format!("decoding subscription: {e}")))?;
@@ -120,8 +122,9 @@ pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> 
     Ok(buf.freeze())
 }
 
-/// Decodes an assignment; an empty byte string (no assignment) is an empty list.
-pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
+/// Decodes an assignment (SyncGroup, protocol type `consumer`) into partitions sorted by topic
+/// and partition; an empty byte string (no assignment) is an empty list.
+pub fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }

@@ -5,7 +5,7 @@
 //! at most one per partition per Produce request, assigning idempotence sequence numbers in
 //! queue order, so retried batches (re-inserted by sequence) go out before later ones.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,9 +38,57 @@ pub(crate) enum Body {
 /// Producer id and epoch written into batches (-1, -1 without idempotence).
 pub(crate) type Identity = (i64, i16);
 
+/// Batches created and not yet completed, by id; ids count up in creation order, so a flush
+/// can wait for the batches created before it without waiting for later ones.
+#[derive(Debug, Default)]
+pub(crate) struct Unfinished {
+    next_id: u64,
+    ids: BTreeSet<u64>,
+}
+
+impl Unfinished {
+    /// The id the next batch gets: every batch created so far has a smaller one.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Whether every batch with an id below `id` has completed.
+    pub(crate) fn completed_before(&self, id: u64) -> bool {
+        self.ids.first().is_none_or(|&first| first >= id)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn start(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ids.insert(id);
+        id
+    }
+
+    pub(crate) fn finish(&mut self, id: u64) {
+        self.ids.remove(&id);
+    }
+}
+
+impl Body {
+    /// Bytes the batch takes in a request (uncompressed size while still raw).
+    fn len(&self) -> usize {
+        match self {
+            Body::Raw(b) => b.size(),
+            Body::Closed(b) => b.len(),
+            Body::Sealed(b) => b.len(),
+        }
+    }
+}
+
 /// A batch that left the open slot.
 #[derive(Debug)]
 pub(crate) struct Batch {
+    /// Its id in [`Unfinished`].
+    pub(crate) id: u64,
     pub(crate) body: Body,
     pub(crate) count: i32,
     /// -1 until assigned (or always, without idempotence).
@@ -57,6 +105,7 @@ pub(crate) struct Batch {
 
 #[derive(Debug)]
 struct OpenBatch {
+    id: u64,
     builder: BatchBuilder,
     created: Instant,
     outcome: watch::Sender<Outcome>,
@@ -66,6 +115,7 @@ struct OpenBatch {
 impl OpenBatch {
     fn close(self) -> Batch {
         Batch {
+            id: self.id,
             count: self.builder.count(),
             body: Body::Raw(self.builder),
             base_sequence: -1,
@@ -168,12 +218,13 @@ pub(crate) struct Append<'a> {
     pub(crate) memory: OwnedSemaphorePermit,
 }
 
-/// What `append` did: the delivery future, whether a new batch started (one more unfinished
-/// batch) and whether a batch became ready (wake the sender).
+/// What `append` did: the delivery future, and whether a batch became ready (wake the
+/// sender).
 pub(crate) struct Appended {
     pub(crate) delivery: DeliveryFuture,
-    pub(crate) new_batch: bool,
     pub(crate) batch_ready: bool,
+    /// The record opened a new batch (whose linger deadline the sender does not know yet).
+    pub(crate) new_batch: bool,
 }
 
 impl State {
@@ -189,7 +240,15 @@ impl State {
         }
     }
 
-    pub(crate) fn append(&mut self, r: Append<'_>, config: &ProducerConfig) -> Appended {
+    /// Appends a record; a new batch is registered in `unfinished` here, under the state lock,
+    /// so the sender cannot complete it before it is counted (a count taken after the lock
+    /// could be left at one for good, and flush and close would hang).
+    pub(crate) fn append(
+        &mut self,
+        r: Append<'_>,
+        config: &ProducerConfig,
+        unfinished: &watch::Sender<Unfinished>,
+    ) -> Appended {
         let topics = &mut self.topics;
         let rng = &mut self.rng;
         let t = match topics.get_mut(r.topic) {
@@ -233,10 +292,12 @@ impl State {
         }
         let topic_name = t.name.clone();
         let q = t.queue(partition);
-        let mut new_batch = false;
+        let new_batch = q.open.is_none();
         let open = q.open.get_or_insert_with(|| {
-            new_batch = true;
+            let mut id = 0;
+            unfinished.send_modify(|u| id = u.start());
             OpenBatch {
+                id,
                 builder: BatchBuilder::new(
                     config
                         .batch_size
@@ -267,8 +328,8 @@ impl State {
         }
         Appended {
             delivery,
-            new_batch,
             batch_ready,
+            new_batch,
         }
     }
 
@@ -288,6 +349,9 @@ impl State {
         let mut expired = Vec::new();
         let mut gap = false;
         let mut by_leader: BTreeMap<i32, Vec<(Arc<str>, i32)>> = BTreeMap::new();
+        // Waiting for a new producer id: nothing can be sent until it comes (InitProducerId
+        // may keep failing), so batches expire by the delivery timeout as without a leader.
+        let stalled = self.new_identity_needed;
         for t in self.topics.values_mut() {
             let partitions = metadata
                 .partition_count(&t.name)
@@ -309,7 +373,7 @@ impl State {
                     wake_at(at);
                     continue;
                 }
-                match metadata.leader(&t.name, partition) {
+                match metadata.leader(&t.name, partition).filter(|_| !stalled) {
                     Some(leader) => by_leader
                         .entry(leader)
                         .or_default()
@@ -330,7 +394,9 @@ impl State {
                                 batch,
                             });
                         }
-                        unknown_leaders.push(t.name.to_string());
+                        if !stalled {
+                            unknown_leaders.push(t.name.to_string());
+                        }
                     }
                 }
             }
@@ -347,18 +413,19 @@ impl State {
                 let mut batches = Vec::new();
                 let mut size = 0;
                 for (topic, partition) in &partitions {
-                    if size >= config.max_request_size {
-                        break;
-                    }
                     let Some(t) = self.topics.get_mut(topic) else {
                         continue;
                     };
                     let q = t.queue(*partition);
-                    let sendable = q
-                        .ready
-                        .front()
-                        .is_some_and(|b| b.retry_at.is_none_or(|at| at <= now));
-                    if !sendable {
+                    let Some(front) = q.ready.front() else {
+                        continue;
+                    };
+                    if front.retry_at.is_some_and(|at| at > now) {
+                        continue;
+                    }
+                    // Checked before adding: a request may not grow past the limit (the
+                    // broker would refuse it), except that one batch always goes alone.
+                    if size + front.body.len() > config.max_request_size && !batches.is_empty() {
                         continue;
                     }
                     let Some(mut batch) = q.ready.pop_front() else {
@@ -370,11 +437,7 @@ impl State {
                         // Sequences wrap to 0 after i32::MAX, as in the Java client.
                         q.next_sequence = (q.next_sequence.wrapping_add(batch.count)) & i32::MAX;
                     }
-                    size += match &batch.body {
-                        Body::Raw(b) => b.size(),
-                        Body::Closed(b) => b.len(),
-                        Body::Sealed(b) => b.len(),
-                    };
+                    size += batch.body.len();
                     batches.push(InFlight {
                         topic: topic.clone(),
                         partition: *partition,
@@ -476,6 +539,7 @@ mod tests {
                 memory,
             },
             config,
+            &watch::Sender::new(Unfinished::default()),
         )
     }
 
@@ -498,7 +562,7 @@ mod tests {
         let memory = Arc::new(Semaphore::new(1 << 20));
         let mut state = State::new((5, 0));
         let first = append(&mut state, &memory, Some(0), &config);
-        assert!(first.new_batch && !first.batch_ready);
+        assert!(!first.batch_ready);
         // Records encode to 37 bytes but are admitted against a 64-byte bound, so a 250-byte
         // batch (61-byte header) takes four; the fifth closes it.
         let ready: Vec<bool> = (0..5)
@@ -610,5 +674,89 @@ mod tests {
             !state.new_identity_needed,
             "an unsent batch leaves no sequence gap"
         );
+    }
+
+    #[test]
+    fn a_new_batch_is_counted_by_append_itself() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        let unfinished = watch::Sender::new(Unfinished::default());
+        let permit = memory.clone().try_acquire_many_owned(64).unwrap();
+        state.append(
+            Append {
+                topic: "t",
+                partition: Some(0),
+                partitions: 2,
+                timestamp: 1,
+                key: None,
+                value: Some(&[7u8; 30]),
+                headers: &[],
+                size_bound: 64,
+                memory: permit,
+            },
+            &config,
+            &unfinished,
+        );
+        // Counted before the lock guarding `state` could be released.
+        assert!(!unfinished.borrow().is_empty());
+        assert_eq!(unfinished.borrow().next_id(), 1);
+    }
+
+    #[test]
+    fn flush_waits_only_for_batches_created_before_it() {
+        let mut u = Unfinished::default();
+        let first = u.start();
+        let flush_target = u.next_id();
+        let later = u.start();
+        assert!(!u.completed_before(flush_target));
+        u.finish(first);
+        // A batch sent after the flush began does not hold it up.
+        assert!(u.completed_before(flush_target));
+        assert!(!u.is_empty());
+        u.finish(later);
+        assert!(u.is_empty());
+    }
+
+    #[test]
+    fn batches_waiting_for_a_new_producer_id_expire_after_the_delivery_timeout() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((5, 0));
+        append(&mut state, &memory, Some(0), &config);
+        state.flushing = 1;
+        state.new_identity_needed = true;
+        let metadata = Metadata::single_broker(&[("t", 2)]);
+        let soon = state.drain(&metadata, &config, true, Instant::now());
+        assert!(soon.requests.is_empty() && soon.expired.is_empty());
+        let late = Instant::now() + config.delivery_timeout;
+        let drain = state.drain(&metadata, &config, true, late);
+        assert_eq!(drain.expired.len(), 1);
+        assert!(drain.unknown_leaders.is_empty());
+    }
+
+    #[test]
+    fn a_request_stays_within_max_request_size() {
+        let mut config = config();
+        // Each batch (4 records of about 40 bytes, plus the header) is about 220 bytes: two
+        // fit in 500, three do not.
+        config.max_request_size = 500;
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((-1, -1));
+        for p in 0..3 {
+            for _ in 0..4 {
+                append(&mut state, &memory, Some(p), &config);
+            }
+        }
+        state.flushing = 1;
+        let metadata = Metadata::single_broker(&[("t", 3)]);
+        let drain = state.drain(&metadata, &config, false, Instant::now());
+        let sizes: Vec<usize> = drain
+            .requests
+            .iter()
+            .map(|r| r.batches.iter().map(|f| f.batch.body.len()).sum())
+            .collect();
+        assert_eq!(sizes.len(), 2, "{sizes:?}");
+        assert!(sizes.iter().all(|s| *s <= 500), "{sizes:?}");
     }
 }

@@ -27,7 +27,7 @@ use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::offsets::with_retries;
 use crate::types::{Header, now_ms};
-use accumulator::{Append, InFlight, Outcome, State};
+use accumulator::{Append, InFlight, Outcome, State, Unfinished};
 pub use batch::Compression;
 #[cfg(test)]
 pub(crate) use batch::{BatchBuilder, seal};
@@ -74,7 +74,7 @@ pub struct ProducerConfig {
     pub batch_size: usize,
     /// Bytes of records buffered before `send` waits.
     pub buffer_memory: usize,
-    /// Largest Produce request, and so largest record.
+    /// Largest Produce request, and so largest record (default 1 MiB, as the Java client).
     pub max_request_size: usize,
     /// Retries of a batch that failed with a retriable error.
     pub retries: u32,
@@ -97,7 +97,9 @@ impl ProducerConfig {
             linger: Duration::from_millis(5),
             batch_size: 256 * 1024,
             buffer_memory: 64 * 1024 * 1024,
-            max_request_size: 8 * 1024 * 1024,
+            // As the Java client: brokers refuse larger batches by default
+            // (max.message.bytes is about 1 MiB), so a larger default only moves the failure.
+            max_request_size: 1024 * 1024,
             retries: u32::MAX,
             retry_backoff: Duration::from_millis(100),
             delivery_timeout: Duration::from_secs(120),
@@ -286,8 +288,8 @@ pub(crate) struct Shared {
     /// Wakes the sender: a batch is ready, a request finished, flush or close was asked.
     wake: Notify,
     memory: Arc<Semaphore>,
-    /// Batches created and not yet completed; flush waits for zero.
-    unfinished: watch::Sender<usize>,
+    /// Batches created and not yet completed; flush waits for those created before it.
+    unfinished: watch::Sender<Unfinished>,
     refreshing: AtomicBool,
 }
 
@@ -302,8 +304,9 @@ impl Shared {
             tracing::warn!(target: "flyq_client::producer", topic = %f.topic, partition = f.partition, error = %e, "batch failed");
         }
         f.batch.outcome.send_replace(Some(result));
+        let id = f.batch.id;
         drop(f);
-        self.unfinished.send_modify(|n| *n = n.saturating_sub(1));
+        self.unfinished.send_modify(|u| u.finish(id));
     }
 }
 
@@ -359,7 +362,7 @@ impl Producer {
             config,
             state: Mutex::new(State::new(identity)),
             wake: Notify::new(),
-            unfinished: watch::Sender::new(0),
+            unfinished: watch::Sender::new(Unfinished::default()),
             refreshing: AtomicBool::new(false),
         });
         tokio::spawn(sender::run(shared.clone()));
@@ -428,11 +431,9 @@ impl Producer {
                     memory,
                 },
                 &shared.config,
+                &shared.unfinished,
             )
         };
-        if appended.new_batch {
-            shared.unfinished.send_modify(|n| *n += 1);
-        }
         // A new batch brings a linger deadline the sender may not know of yet (it sleeps until
         // its earliest known one): without this wake a lone record waited for the next send.
         if appended.batch_ready || appended.new_batch {
@@ -441,8 +442,9 @@ impl Producer {
         Ok(appended.delivery)
     }
 
-    /// Sends everything buffered now, ignoring linger, and waits until every batch has
-    /// completed (successfully or not).
+    /// Sends everything buffered now, ignoring linger, and waits until every batch created
+    /// before the call has completed (successfully or not). Batches created by sends during
+    /// the flush are not waited for: under steady sends there would always be one.
     pub async fn flush(&self) {
         /// Undoes the flush request even if the caller stops waiting, or linger would stay
         /// switched off.
@@ -454,11 +456,17 @@ impl Producer {
         }
         let shared = &self.handle.shared;
         let mut unfinished = shared.unfinished.subscribe();
-        shared.state.lock().flushing += 1;
+        let target = {
+            let mut state = shared.state.lock();
+            state.flushing += 1;
+            // Batches are registered under the state lock: every batch holding a record sent
+            // before this call has an id below this.
+            unfinished.borrow().next_id()
+        };
         let _flushing = Flushing(shared);
         shared.wake.notify_one();
         // The sender holds `shared`, so the channel cannot close while we wait.
-        let _ = unfinished.wait_for(|n| *n == 0).await;
+        let _ = unfinished.wait_for(|u| u.completed_before(target)).await;
     }
 
     /// Flushes, then stops the producer; later sends fail with [`Error::Closed`].

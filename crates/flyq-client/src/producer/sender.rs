@@ -6,19 +6,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use tokio::sync::oneshot;
 
 use super::accumulator::{Body, InFlight};
-use super::batch::seal;
-use super::{Acks, Shared};
+use super::batch::{BatchBuilder, seal};
+use super::{Acks, Compression, Shared};
 use crate::error::{Error, Result};
 use crate::offsets::topic_name;
 
 /// How long the sender sleeps when nothing has a deadline; any send or completion wakes it.
 const IDLE: Duration = Duration::from_secs(60);
+/// Batches larger than this are compressed on a blocking thread: compressing hundreds of KiB
+/// takes milliseconds, which would stall the application's tasks on the same worker.
+const COMPRESS_INLINE_BYTES: usize = 64 << 10;
 
 /// Runs until the producer is dropped or closed and every batch has completed.
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -26,26 +30,33 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     // before it to be on the wire, so batches (and retries, in sequence order) reach the
     // broker in drain order even though requests are sealed and awaited concurrently.
     let mut turns: HashMap<i32, oneshot::Receiver<()>> = HashMap::new();
+    // After a failed InitProducerId, when to try again; meanwhile the loop goes on draining,
+    // so waiting batches expire and a closed producer can finish.
+    let mut identity_retry_at: Option<Instant> = None;
     loop {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let renumber = {
             let state = shared.state.lock();
-            state.new_identity_needed && state.idle()
+            state.new_identity_needed
+                && state.idle()
+                && !(state.shutdown && shared.unfinished.borrow().is_empty())
+                && identity_retry_at.is_none_or(|at| at <= Instant::now())
         };
         if renumber {
             match super::new_identity(&shared.cluster).await {
                 Ok(identity) => {
                     tracing::info!(target: "flyq_client::producer", producer_id = identity.0, "new producer id after a failed batch");
                     shared.state.lock().renumber(identity);
+                    identity_retry_at = None;
+                    continue;
                 }
                 Err(e) => {
                     tracing::warn!(target: "flyq_client::producer", error = %e, "InitProducerId failed");
-                    tokio::time::sleep(shared.config.retry_backoff).await;
+                    identity_retry_at = Some(Instant::now() + shared.config.retry_backoff);
                 }
             }
-            continue;
         }
         if shared.cluster.metadata_stale() {
             refresh_metadata(&shared, Vec::new());
@@ -53,7 +64,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let metadata = shared.cluster.metadata();
         let drain = {
             let mut state = shared.state.lock();
-            if state.shutdown && *shared.unfinished.borrow() == 0 {
+            if state.shutdown && shared.unfinished.borrow().is_empty() {
                 return;
             }
             state.drain(
@@ -84,7 +95,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 my_turn_done,
             ));
         }
-        let wake = drain.next_wake.unwrap_or_else(|| Instant::now() + IDLE);
+        let wake = drain
+            .next_wake
+            .into_iter()
+            .chain(identity_retry_at.filter(|at| *at > Instant::now()))
+            .min()
+            .unwrap_or_else(|| Instant::now() + IDLE);
         tokio::select! {
             () = &mut notified => {}
             () = tokio::time::sleep_until(wake.into()) => {}
@@ -113,6 +129,16 @@ fn refresh_metadata(shared: &Arc<Shared>, topics: Vec<String>) {
     });
 }
 
+/// Closes (compresses) a batch, off the tokio workers when it is large.
+async fn close_batch(builder: BatchBuilder, compression: Compression) -> Result<BytesMut> {
+    if compression == Compression::None || builder.size() <= COMPRESS_INLINE_BYTES {
+        return builder.close(compression);
+    }
+    tokio::task::spawn_blocking(move || builder.close(compression))
+        .await
+        .map_err(|_| Error::Closed("producer"))?
+}
+
 /// Sends one Produce request and settles each of its batches. It goes on the wire after
 /// `previous` signals (or is dropped) and signals `done` once written (or failed).
 async fn send(
@@ -130,7 +156,7 @@ async fn send(
         let identity = f.batch.identity;
         let sequence = f.batch.base_sequence;
         let closed = match std::mem::replace(&mut f.batch.body, Body::Sealed(Default::default())) {
-            Body::Raw(builder) => builder.close(shared.config.compression),
+            Body::Raw(builder) => close_batch(builder, shared.config.compression).await,
             Body::Closed(bytes) => Ok(bytes),
             sealed @ Body::Sealed(_) => {
                 f.batch.body = sealed;
@@ -301,4 +327,32 @@ fn settle(
     f.batch.retry_at = Some(Instant::now() + shared.config.retry_backoff);
     retries.push(f);
     false
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn builder(values: usize) -> BatchBuilder {
+        let mut b = BatchBuilder::new(1024, 1_000);
+        for i in 0..values {
+            b.append(
+                1_000,
+                None,
+                Some(format!("value {i}").repeat(20).as_bytes()),
+                &[],
+            );
+        }
+        b
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn large_batches_compress_off_the_worker_with_the_same_result() {
+        let large = builder(1000);
+        assert!(large.size() > COMPRESS_INLINE_BYTES);
+        let inline = builder(1000).close(Compression::Gzip).unwrap();
+        let offloaded = close_batch(large, Compression::Gzip).await.unwrap();
+        assert_eq!(inline, offloaded);
+    }
 }

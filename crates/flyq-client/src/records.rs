@@ -1,0 +1,378 @@
+//! A hardened RecordBatch v2 decoder, for anything that decodes batches written by producers
+//! it does not trust: the consumer, and the broker's HTTP message browser.
+//!
+//! kafka-protocol's own decoder inflates compressed batches without a limit and pre-allocates
+//! for the record count in the batch header, which the producer chose: a small gzip bomb or a
+//! forged count of 2^31-1 makes it allocate gigabytes, and a failed allocation aborts the
+//! process. [`BatchDecoder`] inflates within a byte budget shared by the batches it decodes and
+//! refuses record counts the inflated bytes cannot hold.
+
+use std::cell::Cell;
+use std::io::Read;
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
+
+/// The smallest encoded record: length, attributes, timestamp and offset deltas, key and value
+/// lengths, header count, one byte each.
+const MIN_RECORD_BYTES: usize = 7;
+/// Bytes of a batch header up to and including the record count.
+const BATCH_HEADER_LEN: usize = 61;
+
+/// Why a batch could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The batch inflates to more than the budget left: decode it later with a new budget, or
+    /// give up if a whole budget cannot hold it.
+    #[error("the batch inflates to more than the {budget} bytes left to decode into")]
+    OverBudget {
+        /// The budget left when the batch was refused.
+        budget: usize,
+    },
+    /// The batch is malformed, or claims more records than its bytes or the limit allow.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One decoded batch.
+#[derive(Debug, Clone)]
+pub struct DecodedBatch {
+    /// The offset of the batch's first record.
+    pub base_offset: i64,
+    /// The offset after the batch's last record (base offset + last offset delta + 1), which
+    /// is where reading continues even when the batch holds no records for the reader (a
+    /// transaction marker, or records compacted away).
+    pub next_offset: i64,
+    /// Whether this is a control batch (transaction markers, not user records).
+    pub control: bool,
+    /// The records, in order.
+    pub records: Vec<Record>,
+}
+
+/// Decodes record batches within limits; one decoder's budget is shared by every batch it
+/// decodes, so it bounds the memory of a whole fetch response or browser page.
+#[derive(Debug)]
+pub struct BatchDecoder {
+    budget: usize,
+    max_records: usize,
+}
+
+impl BatchDecoder {
+    /// A decoder that inflates at most `budget` bytes in all and refuses batches claiming more
+    /// than `max_records` records.
+    pub fn new(budget: usize, max_records: usize) -> Self {
+        Self {
+            budget,
+            max_records,
+        }
+    }
+
+    /// The inflation budget left.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Decodes the one whole batch `batch` holds, charging its decoded records section to the
+    /// budget.
+    pub fn decode(&mut self, batch: Bytes) -> Result<DecodedBatch, DecodeError> {
+        if batch.len() < BATCH_HEADER_LEN {
+            return Err(DecodeError::Invalid(format!(
+                "batch of {} bytes is shorter than its header",
+                batch.len()
+            )));
+        }
+        let base_offset = i64::from_be_bytes(be(&batch[0..8]));
+        let last_offset_delta = i32::from_be_bytes(be(&batch[23..27]));
+        let control = batch[22] & 0x20 != 0;
+        let count = i32::from_be_bytes(be(&batch[57..61]));
+        let count = usize::try_from(count)
+            .map_err(|_| DecodeError::Invalid(format!("negative record count {count}")))?;
+        if count > self.max_records {
+            return Err(DecodeError::Invalid(format!(
+                "batch claims {count} records, more than the {} allowed",
+                self.max_records
+            )));
+        }
+        // The closure must be `Fn`; the outcome of the budget check leaves through cells.
+        let budget = Cell::new(self.budget);
+        let over_budget = Cell::new(false);
+        let inflate = |compressed: &mut Bytes, compression| {
+            let inflated = match decompress(compressed.split_off(0), compression, budget.get()) {
+                Ok(inflated) => inflated,
+                Err(Inflate::OverBudget) => {
+                    over_budget.set(true);
+                    anyhow::bail!("over budget");
+                }
+                Err(Inflate::Invalid(what)) => anyhow::bail!(what),
+            };
+            // Checked here, before kafka-protocol pre-allocates for the count: the inflated
+            // bytes must be able to hold that many records.
+            if count.saturating_mul(MIN_RECORD_BYTES) > inflated.len() {
+                anyhow::bail!("batch claims {count} records in {} bytes", inflated.len());
+            }
+            budget.set(budget.get().saturating_sub(inflated.len()));
+            Ok(inflated)
+        };
+        let mut batch = batch;
+        let decoded = RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(inflate));
+        if over_budget.get() {
+            return Err(DecodeError::OverBudget {
+                budget: self.budget,
+            });
+        }
+        let set = decoded.map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        self.budget = budget.get();
+        Ok(DecodedBatch {
+            base_offset,
+            next_offset: base_offset
+                .saturating_add(i64::from(last_offset_delta))
+                .saturating_add(1),
+            control,
+            records: set.records,
+        })
+    }
+}
+
+fn be<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(bytes);
+    out
+}
+
+/// Why inflating failed.
+enum Inflate {
+    OverBudget,
+    Invalid(String),
+}
+
+impl From<std::io::Error> for Inflate {
+    fn from(e: std::io::Error) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+impl From<snap::Error> for Inflate {
+    fn from(e: snap::Error) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+/// Reads all of `reader`, failing once more than `limit` bytes come out.
+fn read_bounded(reader: impl Read, limit: usize) -> Result<Bytes, Inflate> {
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(cap).read_to_end(&mut out)?;
+    if out.len() > limit {
+        return Err(Inflate::OverBudget);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Kafka's snappy framing (xerial): a magic header, then length-prefixed raw snappy blocks.
+/// Without the header the payload is one raw snappy block.
+const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+const XERIAL_HEADER_LEN: usize = 16;
+
+fn snappy_block(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), Inflate> {
+    // A raw snappy block states its inflated length up front: check it before allocating.
+    let len = snap::raw::decompress_len(block)?;
+    if out.len().saturating_add(len) > limit {
+        return Err(Inflate::OverBudget);
+    }
+    out.extend_from_slice(&snap::raw::Decoder::new().decompress_vec(block)?);
+    Ok(())
+}
+
+fn snappy(mut compressed: Bytes, limit: usize) -> Result<Bytes, Inflate> {
+    let mut out = Vec::new();
+    if !compressed.starts_with(XERIAL_MAGIC) {
+        snappy_block(&compressed, limit, &mut out)?;
+        return Ok(Bytes::from(out));
+    }
+    if compressed.len() < XERIAL_HEADER_LEN {
+        return Err(Inflate::Invalid("truncated snappy header".to_owned()));
+    }
+    compressed.advance(XERIAL_HEADER_LEN);
+    while compressed.has_remaining() {
+        if compressed.remaining() < 4 {
+            return Err(Inflate::Invalid("truncated snappy block length".to_owned()));
+        }
+        let len = compressed.get_u32() as usize;
+        if len > compressed.remaining() {
+            return Err(Inflate::Invalid("truncated snappy block".to_owned()));
+        }
+        let block = compressed.split_to(len);
+        snappy_block(&block, limit, &mut out)?;
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Inflates one batch's records section, producing at most `limit` bytes. Uncompressed
+/// records are already in memory and returned as they are.
+fn decompress(compressed: Bytes, compression: Compression, limit: usize) -> Result<Bytes, Inflate> {
+    match compression {
+        Compression::None => Ok(compressed),
+        Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(compressed.reader()), limit),
+        Compression::Lz4 => read_bounded(lz4::Decoder::new(compressed.reader())?, limit),
+        Compression::Zstd => read_bounded(
+            zstd::stream::read::Decoder::new(compressed.reader())?,
+            limit,
+        ),
+        Compression::Snappy => snappy(compressed, limit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::io::Write;
+
+    use bytes::BytesMut;
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+    use super::*;
+
+    fn batch(compression: Compression, count: i64, value: &str) -> Bytes {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: 100 + i,
+                sequence: i as i32,
+                timestamp: 1_700_000_000_000,
+                key: None,
+                value: Some(Bytes::from(format!("{value} {i} ").repeat(50))),
+                headers: IndexMap::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        buf.freeze()
+    }
+
+    /// Overwrites the header's record count and re-signs the batch, as a forging producer would.
+    fn forge_count(batch: &Bytes, count: i32) -> Bytes {
+        let mut bytes = batch.to_vec();
+        bytes[57..61].copy_from_slice(&count.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(bytes)
+    }
+
+    #[test]
+    fn batches_in_every_codec_decode_within_the_budget() {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let bytes = batch(compression, 100, "value");
+            let mut decoder = BatchDecoder::new(1 << 20, 1000);
+            let decoded = decoder.decode(bytes.clone()).unwrap();
+            assert_eq!(decoded.records.len(), 100, "{compression:?}");
+            assert_eq!((decoded.base_offset, decoded.next_offset), (100, 200));
+            assert_eq!(
+                decoded.records[99].value.as_deref(),
+                Some("value 99 ".repeat(50).as_bytes())
+            );
+            assert!(decoder.budget() < 1 << 20, "{compression:?} used no budget");
+            // A budget smaller than the batch inflates to refuses it. (Uncompressed records
+            // are already in memory: nothing to inflate.)
+            if compression != Compression::None {
+                let err = BatchDecoder::new(1000, 1000).decode(bytes).unwrap_err();
+                assert_eq!(err, DecodeError::OverBudget { budget: 1000 });
+            }
+        }
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_budget() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 10 << 20]).unwrap();
+        let bomb = Bytes::from(encoder.finish().unwrap());
+        assert!(bomb.len() < 100 << 10);
+        assert!(matches!(
+            decompress(bomb.clone(), Compression::Gzip, 1 << 20),
+            Err(Inflate::OverBudget)
+        ));
+        assert!(matches!(
+            decompress(bomb, Compression::Gzip, 10 << 20),
+            Ok(b) if b.len() == 10 << 20
+        ));
+    }
+
+    #[test]
+    fn snappy_blocks_are_checked_before_inflating() {
+        let block = snap::raw::Encoder::new()
+            .compress_vec(&vec![7u8; 1 << 20])
+            .unwrap();
+        let mut framed = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+        framed.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&block);
+        let framed = Bytes::from(framed);
+        assert!(matches!(
+            decompress(framed.clone(), Compression::Snappy, 1000),
+            Err(Inflate::OverBudget)
+        ));
+        assert!(matches!(
+            decompress(framed, Compression::Snappy, 1 << 20),
+            Ok(b) if b.len() == 1 << 20
+        ));
+    }
+
+    #[test]
+    fn a_forged_record_count_is_refused_before_allocating() {
+        for compression in [Compression::None, Compression::Gzip] {
+            let forged = forge_count(&batch(compression, 2, "v"), i32::MAX);
+            // Within the record limit, the count check against the bytes must catch it.
+            let err = BatchDecoder::new(1 << 20, usize::MAX)
+                .decode(forged.clone())
+                .unwrap_err();
+            assert!(err.to_string().contains("claims"), "{compression:?}: {err}");
+            let err = BatchDecoder::new(1 << 20, 1000).decode(forged).unwrap_err();
+            assert!(err.to_string().contains("claims"), "{compression:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_the_batches_of_one_decoder() {
+        let bytes = batch(Compression::Gzip, 100, "value");
+        let one = BatchDecoder::new(1 << 20, 1000)
+            .decode(bytes.clone())
+            .unwrap();
+        let size: usize = one.records.len() * 400;
+        let mut decoder = BatchDecoder::new(size * 3 / 2, 1000);
+        decoder.decode(bytes.clone()).unwrap();
+        assert!(matches!(
+            decoder.decode(bytes),
+            Err(DecodeError::OverBudget { .. })
+        ));
+    }
+
+    #[test]
+    fn offsets_and_timestamps_near_the_limit_wrap_instead_of_panicking() {
+        // Base offset and first timestamp are producer-chosen; the deltas are added to them.
+        let mut bytes = batch(Compression::None, 2, "v").to_vec();
+        bytes[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        bytes[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let decoded = BatchDecoder::new(1 << 20, 1000)
+            .decode(Bytes::from(bytes))
+            .unwrap();
+        assert_eq!(decoded.records[1].offset, i64::MIN);
+        assert_eq!(decoded.next_offset, i64::MAX);
+    }
+}
