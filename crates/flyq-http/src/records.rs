@@ -7,6 +7,7 @@
 //! too, so a page may hold fewer than `limit` records: page on with `next_offset`.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use base64::Engine as _;
 use flyq_broker::Broker;
 use flyq_client::records::BatchDecoder;
@@ -167,10 +168,18 @@ fn browse(
                 Ok(decoded) => decoded.records,
                 // Show what decoded; the next page starts at this batch and reports it.
                 Err(_) if !page.records.is_empty() => break 'reading,
+                // What a producer stored cannot be shown (too large to inflate within the
+                // budget, or corrupt): say which batch, and where the next one starts.
                 Err(e) => {
-                    return Err(ApiError::internal(
-                        &format!("decoding the batch at offset {}", header.base_offset),
-                        &e,
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "batch_undecodable",
+                        format!(
+                            "the batch at offsets {}..{} cannot be shown ({e}); continue at offset={}",
+                            header.base_offset,
+                            header.next_offset(),
+                            header.next_offset()
+                        ),
                     ));
                 }
             };

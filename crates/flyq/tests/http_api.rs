@@ -466,6 +466,30 @@ fn topic_mistakes_are_4xx_errors_in_one_shape() {
 }
 
 #[test]
+fn a_batch_too_large_to_inflate_is_a_422_naming_where_to_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    // 20 MiB of zeros gzips to ~20 KiB: stored as sent, beyond the browser's inflate budget.
+    let zeros = "\0".repeat(20 << 20);
+    let bomb = gzip_batch(&[zeros.as_str()]);
+    assert!(bomb.len() < 1 << 20);
+    produce(&mut conn, "bombed", 0, bomb);
+    produce(&mut conn, "bombed", 0, plain_batch(&[b"after"]));
+    let answer = get(&flyq, "/api/v1/topics/bombed/partitions/0/records?offset=0");
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert_eq!(answer.error_code(), "batch_undecodable");
+    assert!(
+        answer.body.contains("continue at offset=1"),
+        "{}",
+        answer.body
+    );
+    let next = get(&flyq, "/api/v1/topics/bombed/partitions/0/records?offset=1");
+    assert_eq!(next.status, 200);
+    assert_eq!(next.json()["records"][0]["value"]["data"], "after");
+}
+
+#[test]
 fn the_browser_pages_through_plain_and_compressed_batches_produced_over_kafka() {
     let dir = tempfile::tempdir().unwrap();
     let flyq = Flyq::start(dir.path(), &[]);
