@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Flyq, run};
+use common::{Flyq, kcat};
 use flyq_client::{
     Compression, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, ProducerRecord,
     TopicPartition,
@@ -49,19 +49,6 @@ impl Drop for KcatGroupMember {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn kcat(flyq: &Flyq, args: &[&str], input: Option<&str>) -> String {
-    let (code, out, err) = run(
-        Command::new("timeout")
-            .arg("30")
-            .arg("kcat")
-            .args(["-b", &flyq.bootstrap()])
-            .args(args),
-        input,
-    );
-    assert_eq!(code, 0, "kcat {args:?} failed:\n{err}");
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,20 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Flyq, run};
-
-fn kcat(flyq: &Flyq, args: &[&str], input: Option<&str>) -> String {
-    let (code, out, err) = run(
-        Command::new("timeout")
-            .arg("30")
-            .arg("kcat")
-            .args(["-b", &flyq.bootstrap()])
-            .args(args),
-        input,
-    );
-    assert_eq!(code, 0, "kcat {args:?} failed:\n{err}");
-    out
-}
+use common::{Flyq, kcat, run};
 
 fn consume_all(flyq: &Flyq, topic: &str, format: &str) -> Vec<String> {
     let out = kcat(

@@ -308,3 +308,18 @@ pub fn join_consumer_group(
     assert_eq!(synced.error_code, 0);
     (joined.member_id, joined.generation_id)
 }
+
+/// Runs kcat against `flyq` (30 s at most) with `args` and optional stdin; asserts it
+/// succeeded and returns its stdout.
+pub fn kcat(flyq: &Flyq, args: &[&str], input: Option<&str>) -> String {
+    let (code, out, err) = run(
+        Command::new("timeout")
+            .arg("30")
+            .arg("kcat")
+            .args(["-b", &flyq.bootstrap()])
+            .args(args),
+        input,
+    );
+    assert_eq!(code, 0, "kcat {args:?} failed:\n{err}");
+    out
+}
