@@ -413,26 +413,28 @@ impl Admin {
         )
     }
 
-    /// The groups known to one broker: every group on FlyQ, which runs a single broker that
-    /// coordinates all of them. On a multi-broker Kafka cluster each broker lists only the
-    /// groups it coordinates, so this may miss some there.
+    /// Every group in the cluster: each broker is asked for the groups it coordinates.
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
-        let response = self
-            .cluster
-            .any()
-            .await?
-            .send(&ListGroupsRequest::default())
-            .await?;
-        Error::check(response.error_code, || "ListGroups".to_owned())?;
-        let mut groups: Vec<GroupListing> = response
-            .groups
-            .into_iter()
-            .map(|g| GroupListing {
+        // Each broker lists the groups it coordinates: ask them all.
+        self.cluster.refresh_brokers().await?;
+        let brokers: Vec<i32> = self.cluster.metadata().brokers.keys().copied().collect();
+        let mut groups = Vec::new();
+        for broker in brokers {
+            let response = self
+                .cluster
+                .broker(broker)
+                .await?
+                .send(&ListGroupsRequest::default())
+                .await?;
+            Error::check(response.error_code, || {
+                format!("ListGroups on broker {broker}")
+            })?;
+            groups.extend(response.groups.into_iter().map(|g| GroupListing {
                 group_id: g.group_id.0.to_string(),
                 protocol_type: g.protocol_type.to_string(),
                 state: g.group_state.to_string(),
-            })
-            .collect();
+            }));
+        }
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         Ok(groups)
     }
@@ -498,7 +500,7 @@ impl Admin {
 
     /// Committed offsets of `group`.
     pub async fn list_group_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
-        with_retries(&self.cluster, || async {
+        with_retries(&self.cluster, &[], || async {
             let conn = offsets::coordinator(&self.cluster, group).await?;
             offsets::fetch_committed(&conn, group, None).await
         })
@@ -511,7 +513,7 @@ impl Admin {
         group: &str,
         offsets: &BTreeMap<TopicPartition, i64>,
     ) -> Result<()> {
-        with_retries(&self.cluster, || async {
+        with_retries(&self.cluster, &[], || async {
             let conn = offsets::coordinator(&self.cluster, group).await?;
             offsets::commit(&conn, group, -1, "", offsets).await
         })

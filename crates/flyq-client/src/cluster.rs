@@ -6,11 +6,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, TopicName};
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use parking_lot::{Mutex, RwLock};
 
@@ -48,9 +49,24 @@ pub(crate) struct Metadata {
     fetched_at: Option<Instant>,
     /// When the last all-topics Metadata request was sent.
     all_asked_at: Option<Instant>,
+    /// When the last Metadata request of any kind (each brings the brokers) was sent.
+    brokers_asked_at: Option<Instant>,
 }
 
 impl Metadata {
+    /// Takes the brokers, controller and cluster id of a Metadata answer to a request sent at
+    /// `asked`.
+    fn set_brokers(&mut self, response: &MetadataResponse, asked: Instant) {
+        self.brokers = response
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+            .collect();
+        self.controller = response.controller_id.0;
+        self.cluster_id = response.cluster_id.as_ref().map(|s| s.to_string());
+        self.brokers_asked_at = Some(asked);
+    }
+
     /// Whether a Metadata request sent at or after `since` brought `topics` (all topics when
     /// empty): a refresh asked for then can use that answer instead of asking again.
     fn refreshed_since(&self, topics: &[String], since: Instant) -> bool {
@@ -116,6 +132,7 @@ impl Metadata {
             cluster_id: None,
             fetched_at: None,
             all_asked_at: None,
+            brokers_asked_at: None,
         }
     }
 }
@@ -130,6 +147,9 @@ struct Backoff {
 pub(crate) struct Cluster {
     pub(crate) config: ClientConfig,
     metadata: RwLock<Arc<Metadata>>,
+    /// Counts metadata updates, so callers can cache what they read from it and tell when it
+    /// may have changed.
+    generation: AtomicU64,
     /// One slot per address; each has its own lock so a slow connect to one broker does not
     /// hold up requests to the others.
     conns: Mutex<HashMap<String, Arc<ConnectionSlot>>>,
@@ -150,7 +170,9 @@ impl Cluster {
                 cluster_id: None,
                 fetched_at: None,
                 all_asked_at: None,
+                brokers_asked_at: None,
             })),
+            generation: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
             refresh: tokio::sync::Mutex::new(()),
@@ -160,6 +182,12 @@ impl Cluster {
     /// The current metadata snapshot.
     pub(crate) fn metadata(&self) -> Arc<Metadata> {
         self.metadata.read().clone()
+    }
+
+    /// The number of metadata updates so far: read it before the metadata, and a value read
+    /// from that metadata stays current while this does not change.
+    pub(crate) fn metadata_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Whether the snapshot is older than `metadata_max_age` (or was never fetched).
@@ -220,7 +248,7 @@ impl Cluster {
         match addr {
             Some(addr) => self.connection_to(&addr).await,
             None => {
-                self.refresh_metadata(&[], false).await?;
+                self.refresh_brokers().await?;
                 let addr =
                     self.metadata()
                         .brokers
@@ -264,7 +292,7 @@ impl Cluster {
     /// The controller, where topic and config changes go.
     pub(crate) async fn controller(&self) -> Result<Arc<Connection>> {
         if self.metadata_stale() {
-            self.refresh_metadata(&[], false).await?;
+            self.refresh_brokers().await?;
         }
         let controller = self.metadata().controller;
         if controller >= 0 {
@@ -303,13 +331,7 @@ impl Cluster {
             .with_allow_auto_topic_creation(auto_create);
         let response = conn.send(&request).await?;
         let mut fresh = (*self.metadata()).clone();
-        fresh.brokers = response
-            .brokers
-            .iter()
-            .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
-            .collect();
-        fresh.controller = response.controller_id.0;
-        fresh.cluster_id = response.cluster_id.as_ref().map(|s| s.to_string());
+        fresh.set_brokers(&response, asked);
         if topics.is_empty() {
             fresh.topics.clear();
             fresh.all_asked_at = Some(asked);
@@ -343,8 +365,33 @@ impl Cluster {
             );
         }
         fresh.fetched_at = Some(Instant::now());
-        *self.metadata.write() = Arc::new(fresh);
+        self.publish(fresh);
         Ok(())
+    }
+
+    /// Refreshes the broker list and the controller only: a Metadata request for no topics,
+    /// whose answer stays small however many topics the cluster has.
+    pub(crate) async fn refresh_brokers(&self) -> Result<()> {
+        let since = Instant::now();
+        let _one_at_a_time = self.refresh.lock().await;
+        if self.metadata().brokers_asked_at.is_some_and(|a| a >= since) {
+            return Ok(());
+        }
+        let conn = self.any().await?;
+        let asked = Instant::now();
+        let request = MetadataRequest::default()
+            .with_topics(Some(Vec::new()))
+            .with_allow_auto_topic_creation(false);
+        let response = conn.send(&request).await?;
+        let mut fresh = (*self.metadata()).clone();
+        fresh.set_brokers(&response, asked);
+        self.publish(fresh);
+        Ok(())
+    }
+
+    fn publish(&self, metadata: Metadata) {
+        *self.metadata.write() = Arc::new(metadata);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Partition count of `topic`, fetching metadata (and creating the topic if `auto_create`)

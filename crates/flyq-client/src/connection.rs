@@ -30,6 +30,10 @@ use crate::versions::client_range;
 /// so a stalled broker pushes back on callers.
 const WRITE_QUEUE: usize = 64;
 const IO_BUFFER: usize = 64 * 1024;
+/// Most of a response's announced length allocated before its bytes arrive: a fetch answer is
+/// read without growing (and copying) its buffer, while a length prefix that lies costs at most
+/// this much until the connection times out.
+const RESPONSE_PREALLOC: usize = 16 << 20;
 
 /// Responses awaited on one connection, by correlation id.
 #[derive(Default)]
@@ -57,6 +61,14 @@ pub(crate) struct Connection {
     broker_versions: HashMap<i16, (i16, i16)>,
     request_timeout: Duration,
     reader: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Connection {
@@ -362,8 +374,9 @@ async fn read_loop(rd: OwnedReadHalf, pending: Arc<Mutex<Pending>>, max_response
             tracing::warn!(target: "flyq_client::connection", len, "response frame length out of range; closing");
             break;
         }
-        // Grow with the bytes that actually arrive instead of trusting the length prefix.
-        let mut body = Vec::with_capacity(len.min(IO_BUFFER));
+        // Past the preallocation, grow with the bytes that actually arrive instead of trusting
+        // the length prefix.
+        let mut body = Vec::with_capacity(len.min(RESPONSE_PREALLOC));
         match (&mut rd).take(len as u64).read_to_end(&mut body).await {
             Ok(n) if n == len => {}
             _ => break,

@@ -46,12 +46,15 @@
 //!   connections are re-opened with exponential backoff (`cluster`).
 //! - Metadata is cached and refreshed on NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION
 //!   and similar errors, and when older than `metadata_max_age`.
-//! - The producer encodes records straight into per-partition RecordBatch v2 buffers; a sender
-//!   task sends one Produce request per leader with every ready partition's next batch, up to
-//!   five in flight per connection. Buffer memory is bounded: `send` waits when it is full.
-//! - The consumer keeps one fetch per leader in flight while the application processes records,
-//!   and speaks the classic group protocol with the standard ConsumerProtocol encodings, so it
-//!   can share groups with Java and librdkafka consumers.
+//! - The producer encodes records straight into per-partition RecordBatch v2 buffers, which
+//!   are sent as they are (no copy unless compressed); a sender task sends one Produce request
+//!   per leader with every ready partition's next batch, up to five in flight per connection.
+//!   A record costs one short lock and a reference count: its delivery future shares its
+//!   batch's result slot. Buffer memory is bounded: `send` waits when it is full.
+//! - The consumer keeps one fetch per leader in flight, started before the previous answer is
+//!   decoded and while records are still buffered, so fetching, decoding and the application's
+//!   work overlap. It speaks the classic group protocol with the standard ConsumerProtocol
+//!   encodings, so it can share groups with Java and librdkafka consumers.
 //! - Every failure is an [`Error`]: its message says what to do, [`Error::code`] gives the
 //!   Kafka error code where the broker sent one and [`Error::is_retriable`] whether a retry can
 //!   help.

@@ -31,8 +31,13 @@ pub(crate) fn group_id(s: &str) -> GroupId {
     GroupId(StrBytes::from_string(s.to_owned()))
 }
 
-/// Retries `op` while it fails with a retriable error, refreshing metadata between attempts.
-pub(crate) async fn with_retries<T, F, Fut>(cluster: &Cluster, mut op: F) -> Result<T>
+/// Retries `op` while it fails with a retriable error, refreshing between attempts the metadata
+/// of `topics` (the brokers only when there are none: coordinators are looked up anew by `op`).
+pub(crate) async fn with_retries<T, F, Fut>(
+    cluster: &Cluster,
+    topics: &[String],
+    mut op: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -48,8 +53,12 @@ where
                     .reconnect_backoff
                     .saturating_mul(1 << attempt.min(5));
                 tokio::time::sleep(wait.min(cluster.config.reconnect_backoff_max)).await;
-                if !matches!(e, Error::NoBrokerReachable { .. }) {
-                    let _ = cluster.refresh_metadata(&[], false).await;
+                if matches!(e, Error::NoBrokerReachable { .. }) {
+                    // Nothing to ask.
+                } else if topics.is_empty() {
+                    let _ = cluster.refresh_brokers().await;
+                } else {
+                    let _ = cluster.refresh_metadata(topics, false).await;
                 }
             }
             other => return other,
@@ -65,7 +74,10 @@ pub(crate) async fn list_offsets(
     cluster: &Cluster,
     partitions: &[(TopicPartition, OffsetSpec)],
 ) -> Result<HashMap<TopicPartition, (i64, i64)>> {
-    with_retries(cluster, || list_offsets_once(cluster, partitions)).await
+    let mut topics: Vec<String> = partitions.iter().map(|(tp, _)| tp.topic.clone()).collect();
+    topics.sort();
+    topics.dedup();
+    with_retries(cluster, &topics, || list_offsets_once(cluster, partitions)).await
 }
 
 async fn list_offsets_once(
@@ -116,7 +128,7 @@ async fn list_offsets_once(
 
 /// The connection to `group`'s coordinator.
 pub(crate) async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connection>> {
-    with_retries(cluster, || async {
+    with_retries(cluster, &[], || async {
         let conn = cluster.any().await?;
         let response = conn
             .send(

@@ -62,7 +62,7 @@ async fn kcat_reads_what_the_client_writes_with_every_codec() {
             .unwrap();
         let mut deliveries = Vec::new();
         for i in 0..50 {
-            let record = ProducerRecord::new(&topic, format!("value-{i}"))
+            let record = ProducerRecord::new(topic.as_str(), format!("value-{i}"))
                 .key(format!("key-{i}"))
                 .header("n", i.to_string())
                 .partition(0);

@@ -34,7 +34,7 @@ async fn idempotent_producer_delivers_contiguous_offsets_per_partition() {
     let mut per_partition: Vec<Vec<i64>> = vec![Vec::new(); 3];
     for (key, delivery) in deliveries {
         let meta = delivery.await.unwrap();
-        assert_eq!(meta.topic, "events");
+        assert_eq!(&*meta.topic, "events");
         assert_eq!(meta.partition, partition_for_key(key.as_bytes(), 3));
         per_partition[meta.partition as usize].push(meta.offset);
     }

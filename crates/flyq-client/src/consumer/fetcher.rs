@@ -1,5 +1,9 @@
 //! Fetch requests: one per leader, run as a task so the next records arrive while the
-//! application processes the current ones; decoding happens in that task too.
+//! application processes the current ones.
+//!
+//! An answer comes back undecoded, with only its batch headers read (to know where the next
+//! fetch starts): the consumer sends that next fetch first and decodes while it is on its way,
+//! as the Java client decodes in `poll`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,15 +39,20 @@ pub(crate) struct FetchTarget {
 
 /// Most bytes the compressed batches of one partition's fetch answer may inflate into. The
 /// batches are producer-written: a gzip bomb must not take the consumer down. A batch that
-/// does not fit after others did is fetched again next time, with a fresh budget.
+/// does not fit after others did is decoded next, with a fresh budget.
 const INFLATE_BUDGET: usize = 64 << 20;
 /// Most records one batch may claim (a 1 MiB batch of the smallest records holds about
 /// 150,000; this leaves room for brokers configured with larger batches).
 const MAX_BATCH_RECORDS: usize = 1 << 20;
-/// Answers larger than this are decoded on a blocking thread, off the tokio workers.
-const DECODE_INLINE_BYTES: usize = 64 << 10;
+/// Compressed answers larger than this are decoded on a blocking thread, off the tokio
+/// workers: inflating them takes milliseconds.
+const INFLATE_INLINE_BYTES: usize = 64 << 10;
+/// Uncompressed answers larger than this are decoded on a blocking thread too. Below it,
+/// decoding (a CRC pass and a walk over the records, about 1 GB/s) is cheaper than the hop to
+/// another thread and back, which would delay every fetch of a busy partition.
+const DECODE_INLINE_BYTES: usize = 4 << 20;
 
-/// The records of one partition's answer, and where the next fetch starts.
+/// The records of one part of an answer.
 #[derive(Debug, Default)]
 pub(crate) struct Decoded {
     pub(crate) records: Vec<ConsumerRecord>,
@@ -51,13 +60,64 @@ pub(crate) struct Decoded {
     /// records (transaction markers, compacted-away records): the position must still pass
     /// them, or the consumer fetches the same batch forever.
     pub(crate) next_offset: Option<i64>,
+    /// Whole batches left undecoded because they would inflate past the budget together with
+    /// those before them: decoded next, with a fresh budget.
+    pub(crate) rest: Bytes,
+}
+
+/// One partition's answer, as it came: whole batches (a truncated last one is cut off).
+#[derive(Debug, Default)]
+pub(crate) struct Answer {
+    pub(crate) records: Bytes,
+    /// The fetch offset: records before it (in the batch holding it) are skipped.
+    pub(crate) from: i64,
+    /// The offset after the last whole batch, `None` without one.
+    pub(crate) next_offset: Option<i64>,
+    /// The broker it came from, for errors found when decoding.
+    pub(crate) broker: String,
+}
+
+impl Answer {
+    /// Reads the batch headers of `records` (lengths and offsets only; CRCs and records are
+    /// checked by [`decode`]) and cuts off a truncated last batch.
+    pub(crate) fn new(
+        mut records: Bytes,
+        from: i64,
+        broker: &str,
+    ) -> std::result::Result<Self, String> {
+        /// Bytes of a batch header up to and including its last offset delta.
+        const OFFSETS: usize = 27;
+        let mut whole = 0;
+        let mut next_offset = None;
+        while records.len() - whole >= OFFSETS {
+            let at = &records[whole..];
+            let base = i64::from_be_bytes(at[..8].try_into().unwrap_or_default());
+            let len = i32::from_be_bytes(at[8..12].try_into().unwrap_or_default());
+            let Ok(len) = usize::try_from(len) else {
+                return Err(format!("negative batch length {len}"));
+            };
+            if at.len() < 12 + len {
+                break;
+            }
+            let delta = i32::from_be_bytes(at[23..27].try_into().unwrap_or_default());
+            next_offset = Some(base.saturating_add(i64::from(delta)).saturating_add(1));
+            whole += 12 + len;
+        }
+        records.truncate(whole);
+        Ok(Self {
+            records,
+            from,
+            next_offset,
+            broker: broker.to_owned(),
+        })
+    }
 }
 
 /// What came back for one partition.
 #[derive(Debug)]
 pub(crate) struct Fetched {
     pub(crate) target: FetchTarget,
-    pub(crate) result: Result<Decoded>,
+    pub(crate) result: Result<Answer>,
 }
 
 /// Fetches `targets` from `leader`; a request-level failure becomes every partition's error.
@@ -73,7 +133,7 @@ pub(crate) async fn fetch(
             .map(|target| {
                 let result = by_tp
                     .remove(&target.tp)
-                    .unwrap_or_else(|| Ok(Decoded::default()));
+                    .unwrap_or_else(|| Ok(Answer::default()));
                 Fetched { target, result }
             })
             .collect(),
@@ -92,7 +152,7 @@ async fn fetch_once(
     leader: i32,
     targets: &[FetchTarget],
     limits: FetchLimits,
-) -> Result<BTreeMap<TopicPartition, Result<Decoded>>> {
+) -> Result<BTreeMap<TopicPartition, Result<Answer>>> {
     let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
     let mut wanted: BTreeMap<&TopicPartition, i64> = BTreeMap::new();
     for t in targets {
@@ -137,32 +197,32 @@ async fn fetch_once(
             let Some(&from) = wanted.get(&tp) else {
                 continue;
             };
-            let result = match Error::check(p.error_code, || format!("Fetch {tp}")) {
-                Ok(()) => {
-                    let records = p.records.unwrap_or_default();
-                    let decoded = if records.len() > DECODE_INLINE_BYTES {
-                        // Inflating and decoding a large answer takes milliseconds: keep it
-                        // off the workers the application's tasks run on.
-                        let (topic, partition) = (topic.clone(), p.partition_index);
-                        tokio::task::spawn_blocking(move || {
-                            decode(&topic, partition, from, records)
-                        })
-                        .await
-                        .unwrap_or_else(|e| Err(format!("decoding task failed: {e}")))
-                    } else {
-                        decode(&topic, p.partition_index, from, records)
-                    };
-                    decoded.map_err(|what| Error::Protocol {
+            let result = Error::check(p.error_code, || format!("Fetch {tp}")).and_then(|()| {
+                Answer::new(p.records.unwrap_or_default(), from, conn.addr()).map_err(|what| {
+                    Error::Protocol {
                         addr: conn.addr().to_owned(),
                         what: format!("records of {tp}: {what}"),
-                    })
-                }
-                Err(e) => Err(e),
-            };
+                    }
+                })
+            });
             out.insert(tp, result);
         }
     }
     Ok(out)
+}
+
+/// Whether decoding `records` is slow enough to move off the tokio workers. The first batch's
+/// compression stands for the answer's: one producer writes them alike.
+pub(crate) fn decode_offloaded(records: &[u8]) -> bool {
+    /// Where the attributes of a batch header are; their low 3 bits are the codec.
+    const ATTRIBUTES: usize = 21;
+    let compressed = records.get(ATTRIBUTES + 1).is_some_and(|a| a & 0x07 != 0);
+    records.len()
+        > if compressed {
+            INFLATE_INLINE_BYTES
+        } else {
+            DECODE_INLINE_BYTES
+        }
 }
 
 /// Decodes whole batches from `records`, dropping records before `from` (a fetch returns the
@@ -183,12 +243,16 @@ pub(crate) fn decode(
         if records.remaining() < 12 + len {
             break;
         }
-        let batch = match decoder.decode(records.split_to(12 + len)) {
+        let batch = match decoder.decode(records.slice(..12 + len)) {
             Ok(batch) => batch,
-            // The rest comes with the next fetch, decoded with a fresh budget.
-            Err(DecodeError::OverBudget { .. }) if out.next_offset.is_some() => break,
+            // The rest is decoded next, with a fresh budget.
+            Err(DecodeError::OverBudget { .. }) if out.next_offset.is_some() => {
+                out.rest = records;
+                break;
+            }
             Err(e) => return Err(e.to_string()),
         };
+        records.advance(12 + len);
         out.next_offset = Some(batch.next_offset);
         for r in batch.records {
             if r.control || r.offset < from {
@@ -216,14 +280,15 @@ pub(crate) fn decode(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use bytes::BytesMut;
 
     use super::*;
     use crate::producer::{BatchBuilder, Compression, seal};
 
-    fn batch(base_offset: i64, values: &[&str], control: bool) -> BytesMut {
+    /// A gzip batch of `values` at `base_offset`, sealed.
+    pub(crate) fn batch(base_offset: i64, values: &[&str], control: bool) -> BytesMut {
         let mut b = BatchBuilder::new(256, 1_000);
         for v in values {
             b.append(1_000, None, Some(v.as_bytes()), &[]);
@@ -253,6 +318,24 @@ mod tests {
             .map(|r| (r.offset, r.value.as_deref().unwrap()))
             .collect();
         assert_eq!(got, vec![(11, &b"b"[..]), (12, b"c"), (14, b"d")]);
+    }
+
+    #[test]
+    fn an_answer_reads_where_its_batches_end_and_cuts_a_truncated_tail() {
+        let mut records = batch(10, &["a", "b", "c"], false);
+        records.extend_from_slice(&batch(13, &["d"], false));
+        let whole = records.len();
+        let tail = batch(14, &["e", "f"], false);
+        records.extend_from_slice(&tail[..tail.len() - 3]);
+        let answer = Answer::new(records.freeze(), 11, "b:1").unwrap();
+        assert_eq!(answer.next_offset, Some(14));
+        assert_eq!(answer.records.len(), whole);
+        let empty = Answer::new(Bytes::from_static(&[0; 20]), 0, "b:1").unwrap();
+        assert_eq!((empty.next_offset, empty.records.len()), (None, 0));
+        let mut bad = vec![0u8; 8];
+        bad.extend_from_slice(&(-5i32).to_be_bytes());
+        bad.extend_from_slice(&[0; 20]);
+        assert!(Answer::new(Bytes::from(bad), 0, "b:1").is_err());
     }
 
     #[test]
@@ -294,5 +377,7 @@ mod tests {
         let out = decode(&topic, 0, 0, records.freeze()).unwrap();
         assert_eq!(out.records.len(), 1);
         assert_eq!(out.next_offset, Some(1));
+        // The bomb is left for the next decode, which refuses it on its own.
+        assert_eq!(out.rest, bomb);
     }
 }

@@ -25,6 +25,16 @@ use crate::error::{Error, Result};
 use crate::offsets::{self, group_id};
 use crate::types::TopicPartition;
 
+/// How one JoinGroup or SyncGroup exchange ended.
+enum Round<R> {
+    /// The answer, without error.
+    Answer(R),
+    /// Go round again (after this error).
+    Again(Error),
+    /// Give up with this error.
+    Fail(Error),
+}
+
 /// Rounds of JoinGroup/SyncGroup tried before giving up on errors that say "try again".
 const MAX_ROUNDS: usize = 50;
 
@@ -209,32 +219,21 @@ impl Membership {
                         })
                         .collect(),
                 );
-            let joined = match coordinator.send_timeout(&request, wait).await {
-                Ok(r) => r,
-                Err(e) if e.is_retriable() => {
-                    self.coordinator = None;
+            let sent = coordinator.send_timeout(&request, wait).await;
+            if let Ok(joined) = &sent
+                && joined.error_code == ResponseError::MemberIdRequired.code()
+            {
+                self.member_id = joined.member_id.to_string();
+                continue;
+            }
+            let joined = match self.settle_round("JoinGroup", sent, |r| r.error_code) {
+                Round::Answer(r) => r,
+                Round::Again(e) => {
                     last = Some(e);
                     continue;
                 }
-                Err(e) => return Err(e),
+                Round::Fail(e) => return Err(e),
             };
-            match ResponseError::try_from_code(joined.error_code) {
-                None => {}
-                Some(ResponseError::MemberIdRequired) => {
-                    self.member_id = joined.member_id.to_string();
-                    continue;
-                }
-                Some(e) if self.retry_round(e) => {
-                    last = Some(Error::kafka("JoinGroup", e));
-                    continue;
-                }
-                Some(e) => {
-                    return Err(Error::kafka(
-                        format!("JoinGroup {}", self.settings.group),
-                        e,
-                    ));
-                }
-            }
             self.member_id = joined.member_id.to_string();
             self.generation = joined.generation_id;
             let name = joined
@@ -258,28 +257,15 @@ impl Membership {
                 .with_protocol_type(Some(str_bytes("consumer")))
                 .with_protocol_name(Some(str_bytes(assignor.name())))
                 .with_assignments(assignments);
-            let synced = match coordinator.send_timeout(&sync, wait).await {
-                Ok(r) => r,
-                Err(e) if e.is_retriable() => {
-                    self.coordinator = None;
+            let sent = coordinator.send_timeout(&sync, wait).await;
+            let synced = match self.settle_round("SyncGroup", sent, |r| r.error_code) {
+                Round::Answer(r) => r,
+                Round::Again(e) => {
                     last = Some(e);
                     continue;
                 }
-                Err(e) => return Err(e),
+                Round::Fail(e) => return Err(e),
             };
-            match ResponseError::try_from_code(synced.error_code) {
-                None => {}
-                Some(e) if self.retry_round(e) => {
-                    last = Some(Error::kafka("SyncGroup", e));
-                    continue;
-                }
-                Some(e) => {
-                    return Err(Error::kafka(
-                        format!("SyncGroup {}", self.settings.group),
-                        e,
-                    ));
-                }
-            }
             let assignment = protocol::decode_assignment(synced.assignment)?;
             self.assignor = Some(assignor);
             // Cleared only now: a join that fails or is cancelled half way is retried.
@@ -290,6 +276,24 @@ impl Membership {
         Err(last.unwrap_or_else(|| {
             Error::DeadlineExceeded(format!("joining group {}", self.settings.group))
         }))
+    }
+
+    /// What the answer to a JoinGroup or SyncGroup (`api`) request, or its failure, means for
+    /// the join: a lost coordinator or an error that says "try again" sends it round again.
+    fn settle_round<R>(&mut self, api: &str, sent: Result<R>, code: fn(&R) -> i16) -> Round<R> {
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(e) if e.is_retriable() => {
+                self.coordinator = None;
+                return Round::Again(e);
+            }
+            Err(e) => return Round::Fail(e),
+        };
+        match ResponseError::try_from_code(code(&answer)) {
+            None => Round::Answer(answer),
+            Some(e) if self.retry_round(e) => Round::Again(Error::kafka(api, e)),
+            Some(e) => Round::Fail(Error::kafka(format!("{api} {}", self.settings.group), e)),
+        }
     }
 
     /// Whether a JoinGroup/SyncGroup error means "go round again", fixing state on the way.

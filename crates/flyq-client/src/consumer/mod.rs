@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::offsets;
 use crate::types::{Header, OffsetSpec, TopicPartition};
 pub use assignor::Assignor;
-use fetcher::{FetchLimits, FetchTarget, Fetched};
+use fetcher::{Answer, FetchLimits, FetchTarget, Fetched};
 use group::{GroupSettings, Membership};
 
 /// Where to start when a partition has no committed offset (or it is out of range).
@@ -175,7 +175,16 @@ enum Position {
 struct PartitionState {
     position: Position,
     paused: bool,
+    /// Decoded records, handed out by `poll`.
     records: VecDeque<ConsumerRecord>,
+    /// Fetch answers not decoded yet: `poll` decodes the next when `records` runs out.
+    answers: VecDeque<Answer>,
+    /// Bytes of `answers` plus key and value bytes of `records`: the next fetch starts before
+    /// they are all taken (so it overlaps with decoding and the application's work) while this
+    /// is below a fetch's worth.
+    buffered_bytes: usize,
+    /// Where the batches behind `records` and `answers` end: the next fetch starts there.
+    fetched_to: Option<i64>,
     /// Bumped by seeks; fetch answers from an older epoch are dropped.
     epoch: u64,
     fetching: bool,
@@ -187,10 +196,93 @@ impl PartitionState {
             position,
             paused: false,
             records: VecDeque::new(),
+            answers: VecDeque::new(),
+            buffered_bytes: 0,
+            fetched_to: None,
             epoch: 0,
             fetching: false,
         }
     }
+
+    /// Where the next fetch starts: after the buffered batches, or at the position when
+    /// nothing is buffered.
+    fn fetch_offset(&self) -> Option<i64> {
+        match (self.is_buffering(), self.position) {
+            (true, _) => self.fetched_to,
+            (false, Position::Known(offset)) => Some(offset),
+            (false, _) => None,
+        }
+    }
+
+    fn is_buffering(&self) -> bool {
+        !self.records.is_empty() || !self.answers.is_empty()
+    }
+
+    /// Drops what is buffered (after a seek, a reset or an undecodable answer).
+    fn clear_buffer(&mut self) {
+        self.records.clear();
+        self.answers.clear();
+        self.buffered_bytes = 0;
+        self.fetched_to = None;
+    }
+
+    /// Buffers a fetch answer; its batches end at its `next_offset`.
+    fn buffer_answer(&mut self, answer: Answer) {
+        if answer.records.is_empty() {
+            return;
+        }
+        self.buffered_bytes += answer.records.len();
+        self.fetched_to = answer.next_offset.or(self.fetched_to);
+        self.answers.push_back(answer);
+    }
+
+    /// Decodes the next buffered answer into `records`, off the tokio workers when that is
+    /// slow. A part left over for the decode budget stays first in line.
+    async fn decode_next(&mut self, tp: &TopicPartition) -> Result<()> {
+        let Some(answer) = self.answers.pop_front() else {
+            return Ok(());
+        };
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(answer.records.len());
+        let topic: Arc<str> = Arc::from(tp.topic.as_str());
+        let (partition, from) = (tp.partition, answer.from);
+        let records = answer.records.clone();
+        let decoded = if fetcher::decode_offloaded(&records) {
+            tokio::task::spawn_blocking(move || fetcher::decode(&topic, partition, from, records))
+                .await
+                .unwrap_or_else(|e| Err(format!("decoding task failed: {e}")))
+        } else {
+            fetcher::decode(&topic, partition, from, records)
+        };
+        match decoded {
+            Ok(decoded) => {
+                if !decoded.rest.is_empty() {
+                    self.buffered_bytes += decoded.rest.len();
+                    self.answers.push_front(Answer {
+                        records: decoded.rest,
+                        ..answer
+                    });
+                }
+                self.buffered_bytes += decoded.records.iter().map(record_bytes).sum::<usize>();
+                self.records.extend(decoded.records);
+                Ok(())
+            }
+            Err(what) => {
+                // Fetched again from the position (and refused again, until the log is fixed):
+                // what came after the bad batch must not be skipped.
+                self.clear_buffer();
+                self.epoch += 1;
+                Err(Error::Protocol {
+                    addr: answer.broker,
+                    what: format!("records of {tp}: {what}"),
+                })
+            }
+        }
+    }
+}
+
+/// The bytes of a record counted against the fetch buffer.
+fn record_bytes(r: &ConsumerRecord) -> usize {
+    r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len)
 }
 
 /// An async consumer.
@@ -355,7 +447,7 @@ impl Consumer {
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
         let s = self.state(tp)?;
         s.position = Position::Known(offset);
-        s.records.clear();
+        s.clear_buffer();
         s.epoch += 1;
         Ok(())
     }
@@ -477,8 +569,12 @@ impl Consumer {
                 }
                 Err(e) => return Err(e),
             }
+            // Answers that came in are followed by the next fetch before they are decoded, so
+            // the broker works on it meanwhile.
+            self.start_fetches();
+            self.decode_buffered().await?;
             let records = self.take_buffered(max);
-            // Fetch again before handing records out, so the next ones arrive meanwhile.
+            // Taking records may have brought partitions below the prefetch mark.
             self.start_fetches();
             if !records.is_empty() {
                 return Ok(records);
@@ -664,7 +760,7 @@ impl Consumer {
             let committed = match self.config.group_id.clone() {
                 Some(group) => {
                     let cluster = self.cluster.clone();
-                    offsets::with_retries(&cluster, || async {
+                    offsets::with_retries(&cluster, &[], || async {
                         let conn = offsets::coordinator(&cluster, &group).await?;
                         offsets::fetch_committed(&conn, &group, Some(&committed_wanted)).await
                     })
@@ -709,6 +805,16 @@ impl Consumer {
         Ok(())
     }
 
+    /// Decodes the next answer of every partition whose decoded records ran out.
+    async fn decode_buffered(&mut self) -> Result<()> {
+        for (tp, s) in &mut self.partitions {
+            if !s.paused && s.records.is_empty() && !s.answers.is_empty() {
+                s.decode_next(tp).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn take_buffered(&mut self, max: usize) -> Vec<ConsumerRecord> {
         let mut out = Vec::new();
         let n = self.partitions.len();
@@ -729,11 +835,12 @@ impl Consumer {
     fn start_fetches(&mut self) {
         let metadata = self.cluster.metadata();
         let mut by_leader: BTreeMap<i32, Vec<FetchTarget>> = BTreeMap::new();
+        let prefetch_below = usize::try_from(self.config.max_partition_fetch_bytes).unwrap_or(0);
         for (tp, s) in &mut self.partitions {
-            let Position::Known(offset) = s.position else {
+            let Some(offset) = s.fetch_offset() else {
                 continue;
             };
-            if s.paused || s.fetching || !s.records.is_empty() {
+            if s.paused || s.fetching || s.buffered_bytes >= prefetch_below {
                 continue;
             }
             let Some(leader) = metadata.leader(&tp.topic, tp.partition) else {
@@ -793,24 +900,15 @@ impl Consumer {
                 continue;
             };
             s.fetching = false;
-            if s.epoch != f.target.epoch || s.position != Position::Known(f.target.offset) {
+            if s.epoch != f.target.epoch || s.fetch_offset() != Some(f.target.offset) {
                 continue;
             }
             match f.result {
-                Ok(decoded) => {
-                    if decoded.records.is_empty() {
-                        // Nothing for the application (a transaction marker, records compacted
-                        // away, or records before the position): move past the batches, or
-                        // the next fetch asks for them again, forever.
-                        if let Some(next) = decoded.next_offset.filter(|&n| n > f.target.offset) {
-                            s.position = Position::Known(next);
-                        }
-                    }
-                    s.records.extend(decoded.records);
-                }
+                Ok(answer) => s.buffer_answer(answer),
                 Err(e) if e.kafka_error() == Some(ResponseError::OffsetOutOfRange) => {
                     tracing::info!(target: "flyq_client::consumer", tp = %f.target.tp, offset = f.target.offset, "offset out of range; resetting");
                     s.position = Position::Reset;
+                    s.clear_buffer();
                 }
                 Err(e) if e.is_retriable() => {
                     tracing::debug!(target: "flyq_client::consumer", tp = %f.target.tp, error = %e, "fetch failed; retrying");
@@ -966,9 +1064,19 @@ fn take_from(s: &mut PartitionState, max: usize, out: &mut Vec<ConsumerRecord>) 
         let Some(r) = s.records.pop_front() else {
             break;
         };
+        s.buffered_bytes = s.buffered_bytes.saturating_sub(record_bytes(&r));
         // The offset comes from the log, written by a producer: never overflow on it.
         s.position = Position::Known(r.offset.saturating_add(1));
         out.push(r);
+    }
+    // Past the last record, the position moves to the end of its batches, over what decoded
+    // to nothing for the application (transaction markers, records compacted away, records
+    // before the position): otherwise the next fetch would ask for them again, forever.
+    if !s.is_buffering()
+        && let (Position::Known(position), Some(end)) = (s.position, s.fetched_to)
+        && end > position
+    {
+        s.position = Position::Known(end);
     }
 }
 
@@ -1014,7 +1122,13 @@ mod tests {
         c
     }
 
-    fn fetched(tp: &TopicPartition, result: Result<fetcher::Decoded>) -> Fetched {
+    /// An answer holding one gzip batch of `values` at `base`.
+    fn answer(base: i64, values: &[&str], control: bool) -> Answer {
+        let batch = fetcher::tests::batch(base, values, control).freeze();
+        Answer::new(batch, base, "b:1").unwrap()
+    }
+
+    fn fetched(tp: &TopicPartition, result: Result<Answer>) -> Fetched {
         Fetched {
             target: FetchTarget {
                 tp: tp.clone(),
@@ -1040,34 +1154,89 @@ mod tests {
         let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         let mut c = consumer(&[&a, &b]);
         c.fetching_leaders.insert(1);
-        let decoded = fetcher::Decoded {
-            records: vec![record(&b, 5)],
-            next_offset: Some(6),
-        };
         let err = c
             .absorb(Ok((
                 1,
                 vec![
                     fetched(&a, Err(Error::Config("fatal".to_owned()))),
-                    fetched(&b, Ok(decoded)),
+                    fetched(&b, Ok(answer(5, &["v"], false))),
                 ],
             )))
             .unwrap_err();
         assert!(matches!(err, Error::Config(_)));
         assert!(c.partitions.values().all(|s| !s.fetching));
-        assert_eq!(c.partitions[&b].records.len(), 1);
+        assert_eq!(c.partitions[&b].answers.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_next_fetch_starts_where_the_buffered_answers_end() {
+        let tp = TopicPartition::new("t", 0);
+        let mut c = consumer(&[&tp]);
+        c.absorb(Ok((
+            1,
+            vec![fetched(&tp, Ok(answer(5, &["a", "b"], false)))],
+        )))
+        .unwrap();
+        let s = c.partitions.get_mut(&tp).unwrap();
+        // Not decoded yet, and not yet taken: the position stays, the next fetch moves on.
+        assert_eq!(s.position, Position::Known(5));
+        assert_eq!(s.fetch_offset(), Some(7));
+        s.decode_next(&tp).await.unwrap();
+        let mut out = Vec::new();
+        take_from(s, 1, &mut out);
+        assert_eq!(s.position, Position::Known(6));
+        assert_eq!(s.fetch_offset(), Some(7));
+        take_from(s, 10, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            (s.position, s.fetch_offset()),
+            (Position::Known(7), Some(7))
+        );
+        assert_eq!(s.buffered_bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn a_seek_drops_what_is_buffered_and_fetches_from_the_new_offset() {
+        let tp = TopicPartition::new("t", 0);
+        let mut c = consumer(&[&tp]);
+        c.absorb(Ok((1, vec![fetched(&tp, Ok(answer(5, &["a"], false)))])))
+            .unwrap();
+        c.seek(&tp, 100).unwrap();
+        let s = &c.partitions[&tp];
+        assert!(!s.is_buffering());
+        assert_eq!(s.fetch_offset(), Some(100));
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_answer_is_an_error_and_is_fetched_again_from_the_position() {
+        let tp = TopicPartition::new("t", 0);
+        let mut c = consumer(&[&tp]);
+        let mut corrupt = answer(5, &["a"], false);
+        let mut bytes = corrupt.records.to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        corrupt.records = Bytes::from(bytes);
+        c.absorb(Ok((1, vec![fetched(&tp, Ok(corrupt))]))).unwrap();
+        let s = c.partitions.get_mut(&tp).unwrap();
+        let err = s.decode_next(&tp).await.unwrap_err();
+        assert!(matches!(err, Error::Protocol { .. }), "{err}");
+        assert_eq!(s.fetch_offset(), Some(5));
+        assert!(!s.is_buffering());
     }
 
     #[tokio::test]
     async fn an_answer_without_records_moves_the_position_past_its_batches() {
         let tp = TopicPartition::new("t", 0);
         let mut c = consumer(&[&tp]);
-        let decoded = fetcher::Decoded {
-            records: Vec::new(),
-            next_offset: Some(9),
-        };
-        c.absorb(Ok((1, vec![fetched(&tp, Ok(decoded))]))).unwrap();
-        assert_eq!(c.partitions[&tp].position, Position::Known(9));
+        // A control batch of four markers at offsets 5 to 8.
+        let markers = answer(5, &["m", "m", "m", "m"], true);
+        c.absorb(Ok((1, vec![fetched(&tp, Ok(markers))]))).unwrap();
+        let s = c.partitions.get_mut(&tp).unwrap();
+        s.decode_next(&tp).await.unwrap();
+        let mut out = Vec::new();
+        take_from(s, 10, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(s.position, Position::Known(9));
     }
 
     #[tokio::test]

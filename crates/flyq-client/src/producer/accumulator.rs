@@ -12,19 +12,19 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
+use super::ProducerConfig;
 use super::batch::BatchBuilder;
-use super::partitioner::Rng;
-use super::{DeliveryFuture, ProducerConfig};
+use super::clock::WallClock;
+use super::delivery::{Completion, Delivery, DeliveryFuture};
+use super::partitioner::{Rng, partition_for_key};
 use crate::cluster::Metadata;
-use crate::error::Error;
+use crate::connection::Connection;
 use crate::types::Header;
 
-/// Batches start this small and grow, so many slow partitions do not each hold a full
-/// `batch_size` allocation.
+/// A partition's first batch starts this small and grows, so many slow partitions do not each
+/// hold a full `batch_size` allocation; later batches start at the size the previous one
+/// reached, so a busy partition does not copy its buffer as it grows.
 const INITIAL_BATCH_CAPACITY: usize = 16 * 1024;
-
-/// What a batch's records learn when it completes: (base offset, log append time or -1).
-pub(crate) type Outcome = Option<Result<(i64, i64), Error>>;
 
 /// A batch's contents: still raw (compressed and sealed by the request task, off the lock),
 /// compressed but waiting for a (new) sequence, or sealed bytes kept for retries.
@@ -95,7 +95,8 @@ pub(crate) struct Batch {
     pub(crate) base_sequence: i32,
     /// The identity the sequence belongs to, set with it.
     pub(crate) identity: Identity,
-    pub(crate) outcome: watch::Sender<Outcome>,
+    /// Settles the records' delivery futures (with an error if the batch is dropped).
+    pub(crate) completion: Completion,
     /// Buffer memory held until the batch completes.
     _memory: Option<OwnedSemaphorePermit>,
     pub(crate) created: Instant,
@@ -108,7 +109,7 @@ struct OpenBatch {
     id: u64,
     builder: BatchBuilder,
     created: Instant,
-    outcome: watch::Sender<Outcome>,
+    completion: Completion,
     memory: Option<OwnedSemaphorePermit>,
 }
 
@@ -120,7 +121,7 @@ impl OpenBatch {
             body: Body::Raw(self.builder),
             base_sequence: -1,
             identity: (-1, -1),
-            outcome: self.outcome,
+            completion: self.completion,
             _memory: self.memory,
             created: self.created,
             attempts: 0,
@@ -134,6 +135,8 @@ struct PartitionQueue {
     open: Option<OpenBatch>,
     ready: VecDeque<Batch>,
     next_sequence: i32,
+    /// Bytes the last closed batch reached: where the next one's buffer starts.
+    last_batch_size: usize,
 }
 
 #[derive(Debug)]
@@ -141,6 +144,9 @@ struct TopicQueues {
     name: Arc<str>,
     partitions: Vec<PartitionQueue>,
     sticky: Option<i32>,
+    /// The partition count and the metadata generation it was read from: `send` uses it
+    /// without looking the topic up in the metadata while the generation is current.
+    partition_count: Option<(u64, i32)>,
 }
 
 impl TopicQueues {
@@ -157,11 +163,54 @@ impl TopicQueues {
     fn close_open(&mut self, partition: i32, partitions: i32, rng: &mut Rng) {
         let q = self.queue(partition);
         if let Some(open) = q.open.take() {
+            q.last_batch_size = open.builder.size();
             q.ready.push_back(open.close());
             if self.sticky == Some(partition) {
                 self.sticky = Some(rng.next_sticky(partitions, Some(partition)));
             }
         }
+    }
+}
+
+/// Every topic's queues.
+#[derive(Debug, Default)]
+struct Topics {
+    list: Vec<TopicQueues>,
+    /// Index of each topic in `list`.
+    index: HashMap<Arc<str>, usize>,
+    /// The topic of the last `get_or_insert`: most producers send to one topic, which then
+    /// costs a string comparison instead of a hash lookup.
+    last: usize,
+}
+
+impl Topics {
+    /// The queues of `topic`, created on first use.
+    fn get_or_insert(&mut self, topic: &str) -> &mut TopicQueues {
+        let last = self.last;
+        if self.list.get(last).is_some_and(|t| &*t.name == topic) {
+            return &mut self.list[last];
+        }
+        let index = match self.index.get(topic) {
+            Some(&i) => i,
+            None => {
+                let name: Arc<str> = Arc::from(topic);
+                self.list.push(TopicQueues {
+                    name: name.clone(),
+                    partitions: Vec::new(),
+                    sticky: None,
+                    partition_count: None,
+                });
+                self.index.insert(name, self.list.len() - 1);
+                self.list.len() - 1
+            }
+        };
+        self.last = index;
+        &mut self.list[index]
+    }
+
+    fn get_mut(&mut self, topic: &str) -> Option<&mut TopicQueues> {
+        let index = *self.index.get(topic)?;
+        self.list.get_mut(index)
     }
 }
 
@@ -193,8 +242,11 @@ pub(crate) struct Drain {
 /// Everything behind the accumulator lock.
 #[derive(Debug)]
 pub(crate) struct State {
-    topics: HashMap<Arc<str>, TopicQueues>,
+    topics: Topics,
+    /// Produce requests drained and not yet answered, per leader.
     pub(crate) in_flight: HashMap<i32, usize>,
+    /// The connection every request in flight to a leader goes on (see `sender::connection`).
+    pub(crate) pinned: HashMap<i32, Arc<Connection>>,
     pub(crate) flushing: usize,
     pub(crate) shutdown: bool,
     /// Current producer id and epoch.
@@ -203,19 +255,36 @@ pub(crate) struct State {
     /// batch for: take a new producer id (once nothing is in flight) and renumber.
     pub(crate) new_identity_needed: bool,
     rng: Rng,
+    /// Stamps records sent without a timestamp.
+    clock: WallClock,
 }
 
-/// A record ready to append (partitioning decided except for keyless sticky records).
+/// A record to append, with the buffer memory reserved for it.
 pub(crate) struct Append<'a> {
     pub(crate) topic: &'a str,
+    /// The partition the caller asked for; `None` lets the partitioner choose.
     pub(crate) partition: Option<i32>,
-    pub(crate) partitions: i32,
-    pub(crate) timestamp: i64,
+    /// Create time; `None` means now.
+    pub(crate) timestamp: Option<i64>,
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
     pub(crate) headers: &'a [Header],
     pub(crate) size_bound: usize,
     pub(crate) memory: OwnedSemaphorePermit,
+    /// The current metadata generation.
+    pub(crate) generation: u64,
+    /// The partition count just read from the metadata, if the caller looked it up.
+    pub(crate) partitions: Option<i32>,
+}
+
+/// Why a record was not appended.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The topic's partition count is not known for the current metadata generation: look it
+    /// up and append again with it (and this memory).
+    PartitionCountNeeded(OwnedSemaphorePermit),
+    /// The partition asked for does not exist.
+    NoSuchPartition,
 }
 
 /// What `append` did: the delivery future, and whether a batch became ready (wake the
@@ -230,83 +299,82 @@ pub(crate) struct Appended {
 impl State {
     pub(crate) fn new(identity: Identity) -> Self {
         Self {
-            topics: HashMap::new(),
+            topics: Topics::default(),
             in_flight: HashMap::new(),
+            pinned: HashMap::new(),
             flushing: 0,
             shutdown: false,
             identity,
             new_identity_needed: false,
             rng: Rng::seeded(),
+            clock: WallClock::new(),
         }
     }
 
-    /// Appends a record; a new batch is registered in `unfinished` here, under the state lock,
-    /// so the sender cannot complete it before it is counted (a count taken after the lock
-    /// could be left at one for good, and flush and close would hang).
+    /// Appends a record to its partition's open batch, choosing the partition (by key hash, or
+    /// sticky for keyless records) unless the caller did. A new batch is registered in
+    /// `unfinished` here, under the state lock, so the sender cannot complete it before it is
+    /// counted (a count taken after the lock could be left at one for good, and flush and close
+    /// would hang).
     pub(crate) fn append(
         &mut self,
         r: Append<'_>,
         config: &ProducerConfig,
         unfinished: &watch::Sender<Unfinished>,
-    ) -> Appended {
-        let topics = &mut self.topics;
+    ) -> Result<Appended, Refused> {
+        let timestamp = r.timestamp.unwrap_or_else(|| self.clock.now_ms());
+        let t = self.topics.get_or_insert(r.topic);
+        let partitions = match (r.partitions, t.partition_count) {
+            (Some(n), _) => {
+                t.partition_count = Some((r.generation, n));
+                n
+            }
+            (None, Some((generation, n))) if generation == r.generation => n,
+            (None, _) => return Err(Refused::PartitionCountNeeded(r.memory)),
+        };
         let rng = &mut self.rng;
-        let t = match topics.get_mut(r.topic) {
-            Some(t) => t,
-            None => {
-                let name: Arc<str> = Arc::from(r.topic);
-                topics.entry(name.clone()).or_insert(TopicQueues {
-                    name,
-                    partitions: Vec::new(),
-                    sticky: None,
-                })
-            }
-        };
         let mut batch_ready = false;
-        let partition = match r.partition {
-            Some(p) => p,
-            None => {
-                let p = *t.sticky.get_or_insert_with(|| rng.below(r.partitions));
-                // The partition count may have shrunk from the caller's view (never in Kafka,
-                // but a recreated topic can); stay in range.
-                if p >= r.partitions {
-                    let p = rng.below(r.partitions);
-                    t.sticky = Some(p);
-                    p
-                } else {
-                    p
-                }
+        let mut partition = match (r.partition, r.key) {
+            (Some(p), _) if !(0..partitions).contains(&p) => {
+                return Err(Refused::NoSuchPartition);
             }
+            (Some(p), _) => p,
+            (None, Some(key)) => partition_for_key(key, partitions),
+            // The partition count may have shrunk since the sticky choice (never in Kafka,
+            // but a recreated topic can): stay in range.
+            (None, None) => match t.sticky {
+                Some(p) if p < partitions => p,
+                _ => *t.sticky.insert(rng.below(partitions)),
+            },
         };
+        let sticky = r.partition.is_none() && r.key.is_none();
         let q = t.queue(partition);
         let full = q.open.as_ref().is_some_and(|o| {
             o.builder.count() > 0 && o.builder.size() + r.size_bound > config.batch_size
         });
-        let mut partition = partition;
         if full {
-            t.close_open(partition, r.partitions, rng);
+            t.close_open(partition, partitions, rng);
             batch_ready = true;
-            if r.partition.is_none() {
+            if sticky {
                 partition = t.sticky.unwrap_or(partition);
             }
         }
         let topic_name = t.name.clone();
         let q = t.queue(partition);
         let new_batch = q.open.is_none();
+        let capacity = q
+            .last_batch_size
+            .max(INITIAL_BATCH_CAPACITY)
+            .min(config.batch_size)
+            .max(r.size_bound + super::batch::HEADER_SIZE);
         let open = q.open.get_or_insert_with(|| {
             let mut id = 0;
             unfinished.send_modify(|u| id = u.start());
             OpenBatch {
                 id,
-                builder: BatchBuilder::new(
-                    config
-                        .batch_size
-                        .min(INITIAL_BATCH_CAPACITY)
-                        .max(r.size_bound),
-                    r.timestamp,
-                ),
+                builder: BatchBuilder::new(capacity, timestamp),
                 created: Instant::now(),
-                outcome: watch::Sender::new(None),
+                completion: Completion(Delivery::new(topic_name, partition)),
                 memory: None,
             }
         });
@@ -314,23 +382,17 @@ impl State {
             Some(m) => m.merge(r.memory),
             None => open.memory = Some(r.memory),
         }
-        let index = open.builder.append(r.timestamp, r.key, r.value, r.headers);
-        let delivery = DeliveryFuture {
-            outcome: open.outcome.subscribe(),
-            topic: topic_name,
-            partition,
-            index,
-            timestamp: r.timestamp,
-        };
+        let index = open.builder.append(timestamp, r.key, r.value, r.headers);
+        let delivery = DeliveryFuture::new(open.completion.0.clone(), index, timestamp);
         if open.builder.size() >= config.batch_size {
-            t.close_open(partition, r.partitions, rng);
+            t.close_open(partition, partitions, rng);
             batch_ready = true;
         }
-        Appended {
+        Ok(Appended {
             delivery,
             batch_ready,
             new_batch,
-        }
+        })
     }
 
     /// Closes batches whose linger expired (all of them when flushing or shutting down) and
@@ -352,7 +414,7 @@ impl State {
         // Waiting for a new producer id: nothing can be sent until it comes (InitProducerId
         // may keep failing), so batches expire by the delivery timeout as without a leader.
         let stalled = self.new_identity_needed;
-        for t in self.topics.values_mut() {
+        for t in &mut self.topics.list {
             let partitions = metadata
                 .partition_count(&t.name)
                 .unwrap_or(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
@@ -461,6 +523,15 @@ impl State {
         }
     }
 
+    /// The topics sent to so far.
+    pub(crate) fn topic_names(&self) -> Vec<String> {
+        self.topics
+            .list
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect()
+    }
+
     /// Whether no request is in flight to any broker.
     pub(crate) fn idle(&self) -> bool {
         self.in_flight.values().all(|n| *n == 0)
@@ -471,7 +542,7 @@ impl State {
     pub(crate) fn renumber(&mut self, identity: Identity) {
         self.identity = identity;
         self.new_identity_needed = false;
-        for t in self.topics.values_mut() {
+        for t in &mut self.topics.list {
             for q in &mut t.partitions {
                 q.next_sequence = 0;
                 for b in &mut q.ready {
@@ -486,7 +557,7 @@ impl State {
 
     /// Puts a batch back for another attempt, before every later sequence of its partition.
     pub(crate) fn requeue(&mut self, f: InFlight) {
-        let Some(t) = self.topics.get_mut(&*f.topic) else {
+        let Some(t) = self.topics.get_mut(&f.topic) else {
             return;
         };
         let q = t.queue(f.partition);
@@ -525,22 +596,36 @@ mod tests {
         partition: Option<i32>,
         config: &ProducerConfig,
     ) -> Appended {
+        append_of(state, memory, partition, 2, config)
+    }
+
+    /// Appends a record to topic "t" of `partitions` partitions.
+    fn append_of(
+        state: &mut State,
+        memory: &Arc<Semaphore>,
+        partition: Option<i32>,
+        partitions: i32,
+        config: &ProducerConfig,
+    ) -> Appended {
         let memory = memory.clone().try_acquire_many_owned(64).unwrap();
-        state.append(
-            Append {
-                topic: "t",
-                partition,
-                partitions: 2,
-                timestamp: 1,
-                key: None,
-                value: Some(&[7u8; 30]),
-                headers: &[],
-                size_bound: 64,
-                memory,
-            },
-            config,
-            &watch::Sender::new(Unfinished::default()),
-        )
+        state
+            .append(
+                Append {
+                    topic: "t",
+                    partition,
+                    timestamp: Some(1),
+                    key: None,
+                    value: Some(&[7u8; 30]),
+                    headers: &[],
+                    size_bound: 64,
+                    memory,
+                    generation: 0,
+                    partitions: Some(partitions),
+                },
+                config,
+                &watch::Sender::new(Unfinished::default()),
+            )
+            .expect("appended")
     }
 
     fn sequences(drain: &Drain) -> Vec<Vec<(i32, i32)>> {
@@ -646,7 +731,7 @@ mod tests {
             .map(|_| {
                 append(&mut state, &memory, None, &config)
                     .delivery
-                    .partition
+                    .partition()
             })
             .collect();
         // Four records fill a batch; the fifth starts one on the other partition.
@@ -676,6 +761,80 @@ mod tests {
         );
     }
 
+    /// Appends a keyed record to "t" as `send` does: with the partition count only if given.
+    fn append_keyed(
+        state: &mut State,
+        memory: &Arc<Semaphore>,
+        key: &[u8],
+        generation: u64,
+        partitions: Option<i32>,
+    ) -> Result<Appended, Refused> {
+        state.append(
+            Append {
+                topic: "t",
+                partition: None,
+                timestamp: Some(1),
+                key: Some(key),
+                value: Some(&[7u8; 30]),
+                headers: &[],
+                size_bound: 64,
+                memory: memory.clone().try_acquire_many_owned(64).unwrap(),
+                generation,
+                partitions,
+            },
+            &config(),
+            &watch::Sender::new(Unfinished::default()),
+        )
+    }
+
+    #[test]
+    fn the_partition_count_is_cached_until_the_metadata_changes() {
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((-1, -1));
+        // Unknown at first: the caller must look it up; the memory comes back.
+        match append_keyed(&mut state, &memory, b"k", 1, None) {
+            Err(Refused::PartitionCountNeeded(permit)) => assert_eq!(permit.num_permits(), 64),
+            other => panic!("{:?}", other.map(|a| a.delivery)),
+        }
+        let first = append_keyed(&mut state, &memory, b"k", 1, Some(6)).unwrap();
+        assert_eq!(first.delivery.partition(), partition_for_key(b"k", 6));
+        // Same generation: no lookup.
+        let cached = append_keyed(&mut state, &memory, b"k", 1, None).unwrap();
+        assert_eq!(cached.delivery.partition(), first.delivery.partition());
+        // New metadata: looked up again, and keys hash over the new count.
+        assert!(matches!(
+            append_keyed(&mut state, &memory, b"k", 2, None),
+            Err(Refused::PartitionCountNeeded(_))
+        ));
+        let grown = append_keyed(&mut state, &memory, b"k", 2, Some(40)).unwrap();
+        assert_eq!(grown.delivery.partition(), partition_for_key(b"k", 40));
+    }
+
+    #[test]
+    fn a_partition_out_of_range_is_refused() {
+        let config = config();
+        let memory = Arc::new(Semaphore::new(1 << 20));
+        let mut state = State::new((-1, -1));
+        let refused = state.append(
+            Append {
+                topic: "t",
+                partition: Some(2),
+                timestamp: Some(1),
+                key: None,
+                value: None,
+                headers: &[],
+                size_bound: 64,
+                memory: memory.clone().try_acquire_many_owned(64).unwrap(),
+                generation: 0,
+                partitions: Some(2),
+            },
+            &config,
+            &watch::Sender::new(Unfinished::default()),
+        );
+        assert!(matches!(refused, Err(Refused::NoSuchPartition)));
+        assert_eq!(memory.available_permits(), 1 << 20, "memory returned");
+    }
+
     #[test]
     fn a_new_batch_is_counted_by_append_itself() {
         let config = config();
@@ -683,21 +842,24 @@ mod tests {
         let mut state = State::new((5, 0));
         let unfinished = watch::Sender::new(Unfinished::default());
         let permit = memory.clone().try_acquire_many_owned(64).unwrap();
-        state.append(
-            Append {
-                topic: "t",
-                partition: Some(0),
-                partitions: 2,
-                timestamp: 1,
-                key: None,
-                value: Some(&[7u8; 30]),
-                headers: &[],
-                size_bound: 64,
-                memory: permit,
-            },
-            &config,
-            &unfinished,
-        );
+        state
+            .append(
+                Append {
+                    topic: "t",
+                    partition: Some(0),
+                    timestamp: Some(1),
+                    key: None,
+                    value: Some(&[7u8; 30]),
+                    headers: &[],
+                    size_bound: 64,
+                    memory: permit,
+                    generation: 0,
+                    partitions: Some(2),
+                },
+                &config,
+                &unfinished,
+            )
+            .expect("appended");
         // Counted before the lock guarding `state` could be released.
         assert!(!unfinished.borrow().is_empty());
         assert_eq!(unfinished.borrow().next_id(), 1);
@@ -745,7 +907,7 @@ mod tests {
         let mut state = State::new((-1, -1));
         for p in 0..3 {
             for _ in 0..4 {
-                append(&mut state, &memory, Some(p), &config);
+                append_of(&mut state, &memory, Some(p), 3, &config);
             }
         }
         state.flushing = 1;

@@ -1,6 +1,7 @@
 //! RecordBatch v2 encoding: records are written straight into a per-partition buffer as they
-//! are sent; closing the batch compresses that buffer behind the 61-byte batch header; sealing
-//! writes the producer id, epoch and base sequence and the CRC-32C.
+//! are sent, behind room left for the 61-byte batch header; closing the batch fills that header
+//! in place (or, with compression, compresses the records behind a new one); sealing writes the
+//! producer id, epoch and base sequence and the CRC-32C.
 //!
 //! Layout (Kafka's DefaultRecordBatch): baseOffset i64 | batchLength i32 |
 //! partitionLeaderEpoch i32 | magic i8 | crc u32 | attributes i16 | lastOffsetDelta i32 |
@@ -98,19 +99,23 @@ pub(crate) fn record_size_bound(
     fixed + sized_len(key) + sized_len(value) + headers
 }
 
-/// An open batch: uncompressed records, appended in place.
+/// An open batch: uncompressed records, appended in place after [`HEADER_SIZE`] bytes kept for
+/// the header, so an uncompressed batch is sent from the buffer it was written into.
 #[derive(Debug)]
 pub(crate) struct BatchBuilder {
-    records: BytesMut,
+    buf: BytesMut,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
 }
 
 impl BatchBuilder {
+    /// A builder whose buffer holds `capacity` bytes, header included, before it grows.
     pub(crate) fn new(capacity: usize, first_timestamp: i64) -> Self {
+        let mut buf = BytesMut::with_capacity(capacity.max(HEADER_SIZE));
+        buf.put_bytes(0, HEADER_SIZE);
         Self {
-            records: BytesMut::with_capacity(capacity),
+            buf,
             count: 0,
             base_timestamp: first_timestamp,
             max_timestamp: first_timestamp,
@@ -119,7 +124,7 @@ impl BatchBuilder {
 
     /// Encoded bytes so far, header included (before compression).
     pub(crate) fn size(&self) -> usize {
-        HEADER_SIZE + self.records.len()
+        self.buf.len()
     }
 
     pub(crate) fn count(&self) -> i32 {
@@ -149,7 +154,7 @@ impl BatchBuilder {
             + sized_len(value)
             + uvarint_len(header_count)
             + headers_len;
-        let r = &mut self.records;
+        let r = &mut self.buf;
         put_uvarint(
             r,
             u64::from(zigzag32(i32::try_from(body).unwrap_or(i32::MAX))),
@@ -169,48 +174,63 @@ impl BatchBuilder {
         index
     }
 
-    /// Compresses the records behind a header; producer fields and CRC are written by
-    /// [`seal`].
-    pub(crate) fn close(self, compression: Compression) -> Result<BytesMut> {
-        let mut out = BytesMut::with_capacity(HEADER_SIZE + self.records.len());
-        out.put_i64(0);
-        out.put_i32(0); // batch length, below
-        out.put_i32(-1); // partition leader epoch: the broker sets it
-        out.put_i8(2);
-        out.put_u32(0); // crc, at seal
-        out.put_i16(compression.attribute());
-        out.put_i32(self.count - 1);
-        out.put_i64(self.base_timestamp);
-        out.put_i64(self.max_timestamp);
-        out.put_i64(-1);
-        out.put_i16(-1);
-        out.put_i32(-1);
-        out.put_i32(self.count);
-        let raw = self.records;
-        let copy = |b: &mut BytesMut| {
-            b.put_slice(&raw);
-            Ok(())
+    /// Writes the batch header (with `compression`'s attribute) at the start of `out`.
+    fn write_header(&self, out: &mut [u8], compression: Compression) {
+        let mut h = &mut out[..HEADER_SIZE];
+        h.put_i64(0);
+        h.put_i32(0); // batch length, at the end of `close`
+        h.put_i32(-1); // partition leader epoch: the broker sets it
+        h.put_i8(2);
+        h.put_u32(0); // crc, at seal
+        h.put_i16(compression.attribute());
+        h.put_i32(self.count - 1);
+        h.put_i64(self.base_timestamp);
+        h.put_i64(self.max_timestamp);
+        h.put_i64(-1);
+        h.put_i16(-1);
+        h.put_i32(-1);
+        h.put_i32(self.count);
+    }
+
+    /// Fills in the header, compressing the records behind it first if asked; producer fields
+    /// and CRC are written by [`seal`]. Uncompressed, the buffer is used as it is: no copy.
+    pub(crate) fn close(mut self, compression: Compression) -> Result<BytesMut> {
+        let mut out = if compression == Compression::None {
+            let mut out = std::mem::take(&mut self.buf);
+            self.write_header(&mut out, compression);
+            out
+        } else {
+            let mut out = BytesMut::with_capacity(self.buf.len());
+            out.put_bytes(0, HEADER_SIZE);
+            self.write_header(&mut out, compression);
+            self.compress_into(&mut out, compression)?;
+            out
         };
-        let compressed = match compression {
-            Compression::None => {
-                out.put_slice(&raw);
-                Ok(())
-            }
-            Compression::Gzip => Gzip::compress(&mut out, copy),
-            Compression::Snappy => Snappy::compress(&mut out, copy),
-            Compression::Lz4 => Lz4::compress(&mut out, copy),
-            Compression::Zstd => Zstd::compress(&mut out, copy),
-        };
-        compressed.map_err(|e| Error::Protocol {
-            addr: String::new(),
-            what: format!("{compression:?} compression failed: {e}"),
-        })?;
         let batch_len = i32::try_from(out.len() - 12).map_err(|_| Error::RecordTooLarge {
             size: out.len(),
             limit: i32::MAX as usize,
         })?;
         out[8..12].copy_from_slice(&batch_len.to_be_bytes());
         Ok(out)
+    }
+
+    fn compress_into(&self, out: &mut BytesMut, compression: Compression) -> Result<()> {
+        let raw = &self.buf[HEADER_SIZE..];
+        let copy = |b: &mut BytesMut| {
+            b.put_slice(raw);
+            Ok(())
+        };
+        let compressed = match compression {
+            Compression::None => copy(out),
+            Compression::Gzip => Gzip::compress(out, copy),
+            Compression::Snappy => Snappy::compress(out, copy),
+            Compression::Lz4 => Lz4::compress(out, copy),
+            Compression::Zstd => Zstd::compress(out, copy),
+        };
+        compressed.map_err(|e| Error::Protocol {
+            addr: String::new(),
+            what: format!("{compression:?} compression failed: {e}"),
+        })
     }
 }
 

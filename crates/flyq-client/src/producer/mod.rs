@@ -8,11 +8,11 @@
 
 mod accumulator;
 mod batch;
+mod clock;
+mod delivery;
 mod partitioner;
 mod sender;
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -20,17 +20,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::InitProducerIdRequest;
 use parking_lot::Mutex;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::cluster::Cluster;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::offsets::with_retries;
-use crate::types::{Header, now_ms};
-use accumulator::{Append, InFlight, Outcome, State, Unfinished};
+use crate::types::Header;
+use accumulator::{Append, InFlight, Refused, State, Unfinished};
 pub use batch::Compression;
 #[cfg(test)]
 pub(crate) use batch::{BatchBuilder, seal};
+use delivery::Outcome;
+pub use delivery::{DeliveryFuture, RecordMetadata};
 pub use partitioner::{murmur2, partition_for_key};
 
 /// How many acknowledgements a write needs.
@@ -172,8 +174,8 @@ impl ProducerConfig {
 /// A record to send.
 #[derive(Debug, Clone, Default)]
 pub struct ProducerRecord {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared: sending many records to one topic copies no string).
+    pub topic: Arc<str>,
     /// Partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
     /// Key (hashed to choose the partition).
@@ -188,7 +190,7 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record with a value.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
         Self {
             topic: topic.into(),
             value: Some(value.into()),
@@ -221,65 +223,6 @@ impl ProducerRecord {
     }
 }
 
-/// Where a record was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordMetadata {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset (-1 with acks=0, which gets no answer).
-    pub offset: i64,
-    /// The record's timestamp: its create time, or the broker's append time for topics with
-    /// `message.timestamp.type=LogAppendTime`.
-    pub timestamp: i64,
-}
-
-/// Resolves to the record's [`RecordMetadata`] once its batch is acknowledged, or to the error
-/// that failed it. Dropping it does not cancel the send.
-#[derive(Debug)]
-pub struct DeliveryFuture {
-    outcome: watch::Receiver<Outcome>,
-    topic: Arc<str>,
-    partition: i32,
-    index: i32,
-    timestamp: i64,
-}
-
-impl IntoFuture for DeliveryFuture {
-    type Output = Result<RecordMetadata>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<RecordMetadata>> + Send>>;
-
-    fn into_future(mut self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let outcome = self
-                .outcome
-                .wait_for(Option::is_some)
-                .await
-                .map_err(|_| Error::Closed("producer"))?
-                .clone();
-            let (base, append_time) = match outcome {
-                Some(result) => result?,
-                None => return Err(Error::Closed("producer")),
-            };
-            Ok(RecordMetadata {
-                topic: self.topic.to_string(),
-                partition: self.partition,
-                offset: if base < 0 {
-                    -1
-                } else {
-                    base + i64::from(self.index)
-                },
-                timestamp: if append_time >= 0 {
-                    append_time
-                } else {
-                    self.timestamp
-                },
-            })
-        })
-    }
-}
-
 /// State shared by producer handles and the sender task.
 pub(crate) struct Shared {
     cluster: Arc<Cluster>,
@@ -298,12 +241,119 @@ impl Shared {
         self.config.idempotence
     }
 
+    /// The bound of `record`'s encoded size, and the buffer memory to reserve for it.
+    fn size_of(&self, record: &ProducerRecord) -> Result<(usize, u32)> {
+        let size_bound = batch::record_size_bound(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
+        let limit = self.config.max_request_size;
+        let too_large = || Error::RecordTooLarge {
+            size: size_bound,
+            limit,
+        };
+        if size_bound + batch::HEADER_SIZE > limit {
+            return Err(too_large());
+        }
+        let permits = u32::try_from(size_bound).map_err(|_| too_large())?;
+        Ok((size_bound, permits))
+    }
+
+    /// Appends `record` with its reserved `memory`; `partitions` is the topic's partition
+    /// count when the caller just looked it up. `Ok(Err(memory))` gives the memory back when
+    /// the count must be looked up first.
+    fn append(
+        &self,
+        record: &ProducerRecord,
+        size_bound: usize,
+        memory: OwnedSemaphorePermit,
+        partitions: Option<i32>,
+    ) -> Result<std::result::Result<DeliveryFuture, OwnedSemaphorePermit>> {
+        // Read before the metadata it stands for (see `metadata_generation`).
+        let generation = self.cluster.metadata_generation();
+        let appended = {
+            let mut state = self.state.lock();
+            if state.shutdown {
+                return Err(Error::Closed("producer"));
+            }
+            state.append(
+                Append {
+                    topic: &record.topic,
+                    partition: record.partition,
+                    timestamp: record.timestamp,
+                    key: record.key.as_deref(),
+                    value: record.value.as_deref(),
+                    headers: &record.headers,
+                    size_bound,
+                    memory,
+                    generation,
+                    partitions,
+                },
+                &self.config,
+                &self.unfinished,
+            )
+        };
+        match appended {
+            Ok(appended) => {
+                // A new batch brings a linger deadline the sender may not know of yet (it
+                // sleeps until its earliest known one): without this wake a lone record
+                // waited for the next send.
+                if appended.batch_ready || appended.new_batch {
+                    self.wake.notify_one();
+                }
+                Ok(Ok(appended.delivery))
+            }
+            Err(Refused::PartitionCountNeeded(memory)) => Ok(Err(memory)),
+            Err(Refused::NoSuchPartition) => Err(Error::UnknownPartition {
+                topic: record.topic.to_string(),
+                partition: record.partition.unwrap_or(-1),
+            }),
+        }
+    }
+
+    /// `send` when it has to wait: for buffer memory (`memory` is `None`) or for the topic's
+    /// partition count.
+    async fn send_waiting(
+        &self,
+        record: ProducerRecord,
+        size_bound: usize,
+        memory: Option<OwnedSemaphorePermit>,
+        permits: u32,
+    ) -> Result<DeliveryFuture> {
+        let mut memory = match memory {
+            Some(memory) => memory,
+            None => self
+                .memory
+                .clone()
+                .acquire_many_owned(permits)
+                .await
+                .map_err(|_| Error::Closed("producer"))?,
+        };
+        let mut partitions = None;
+        loop {
+            match self.append(&record, size_bound, memory, partitions)? {
+                Ok(delivery) => return Ok(delivery),
+                Err(returned) => memory = returned,
+            }
+            let topic = record.topic.to_string();
+            // A topic the broker just auto-created may report LEADER_NOT_AVAILABLE for a
+            // moment.
+            partitions = Some(
+                with_retries(&self.cluster, std::slice::from_ref(&topic), || {
+                    self.cluster.partition_count(&topic, true)
+                })
+                .await?,
+            );
+        }
+    }
+
     /// Settles a batch: its delivery futures wake, its buffer memory is released.
-    fn complete(&self, f: InFlight, result: Result<(i64, i64)>) {
+    fn complete(&self, f: InFlight, result: Outcome) {
         if let Err(e) = &result {
             tracing::warn!(target: "flyq_client::producer", topic = %f.topic, partition = f.partition, error = %e, "batch failed");
         }
-        f.batch.outcome.send_replace(Some(result));
+        f.batch.completion.0.complete(result);
         let id = f.batch.id;
         drop(f);
         self.unfinished.send_modify(|u| u.finish(id));
@@ -312,7 +362,7 @@ impl Shared {
 
 /// A fresh producer id and epoch from InitProducerId.
 async fn new_identity(cluster: &Cluster) -> Result<accumulator::Identity> {
-    with_retries(cluster, || async {
+    with_retries(cluster, &[], || async {
         let response = cluster
             .any()
             .await?
@@ -373,73 +423,26 @@ impl Producer {
 
     /// Queues `record` and returns its delivery future. Waits while the buffer is full; fails
     /// at once on an invalid record or an unknown topic that cannot be auto-created.
+    ///
+    /// The common case is synchronous: one short lock, no metadata lookup (the topic's
+    /// partition count is cached with its queues while the metadata does not change), no
+    /// allocation beyond the batch. Waiting for memory or metadata happens in a separate,
+    /// boxed future, so the common case does not carry its size.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
-        let shared = &self.handle.shared;
-        let size_bound = batch::record_size_bound(
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-        );
-        let limit = shared.config.max_request_size;
-        if size_bound + batch::HEADER_SIZE > limit {
-            return Err(Error::RecordTooLarge {
-                size: size_bound,
-                limit,
-            });
-        }
-        let permits = u32::try_from(size_bound).map_err(|_| Error::RecordTooLarge {
-            size: size_bound,
-            limit,
-        })?;
-        let memory = shared
-            .memory
-            .clone()
-            .acquire_many_owned(permits)
-            .await
-            .map_err(|_| Error::Closed("producer"))?;
-        // A topic the broker just auto-created may report LEADER_NOT_AVAILABLE for a moment.
-        let partitions = with_retries(&shared.cluster, || {
-            shared.cluster.partition_count(&record.topic, true)
-        })
-        .await?;
-        let partition = match (record.partition, &record.key) {
-            (Some(p), _) if !(0..partitions).contains(&p) => {
-                return Err(Error::UnknownPartition {
-                    topic: record.topic,
-                    partition: p,
-                });
+        let shared = &*self.handle.shared;
+        let (size_bound, permits) = shared.size_of(&record)?;
+        match shared.memory.clone().try_acquire_many_owned(permits) {
+            Ok(memory) => match shared.append(&record, size_bound, memory, None)? {
+                Ok(delivery) => Ok(delivery),
+                Err(memory) => {
+                    Box::pin(shared.send_waiting(record, size_bound, Some(memory), permits)).await
+                }
+            },
+            Err(TryAcquireError::NoPermits) => {
+                Box::pin(shared.send_waiting(record, size_bound, None, permits)).await
             }
-            (Some(p), _) => Some(p),
-            (None, Some(key)) => Some(partition_for_key(key, partitions)),
-            (None, None) => None,
-        };
-        let appended = {
-            let mut state = shared.state.lock();
-            if state.shutdown {
-                return Err(Error::Closed("producer"));
-            }
-            state.append(
-                Append {
-                    topic: &record.topic,
-                    partition,
-                    partitions,
-                    timestamp: record.timestamp.unwrap_or_else(now_ms),
-                    key: record.key.as_deref(),
-                    value: record.value.as_deref(),
-                    headers: &record.headers,
-                    size_bound,
-                    memory,
-                },
-                &shared.config,
-                &shared.unfinished,
-            )
-        };
-        // A new batch brings a linger deadline the sender may not know of yet (it sleeps until
-        // its earliest known one): without this wake a lone record waited for the next send.
-        if appended.batch_ready || appended.new_batch {
-            shared.wake.notify_one();
+            Err(TryAcquireError::Closed) => Err(Error::Closed("producer")),
         }
-        Ok(appended.delivery)
     }
 
     /// Sends everything buffered now, ignoring linger, and waits until every batch created

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use tokio::sync::oneshot;
+use tokio::sync::oneshot::error::TryRecvError;
 
 use super::accumulator::{Body, InFlight};
 use super::batch::{BatchBuilder, seal};
 use super::{Acks, Compression, Shared};
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::offsets::topic_name;
 
@@ -59,7 +62,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
         }
         if shared.cluster.metadata_stale() {
-            refresh_metadata(&shared, Vec::new());
+            // The producer's own topics: a cluster's whole metadata can be large.
+            let topics = shared.state.lock().topic_names();
+            if !topics.is_empty() {
+                refresh_metadata(&shared, topics);
+            }
         }
         let metadata = shared.cluster.metadata();
         let drain = {
@@ -86,7 +93,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         for request in drain.requests {
             let (my_turn_done, next) = oneshot::channel();
-            let previous = turns.insert(request.leader, next);
+            // A settled predecessor is written, or failed with its batches back in the queue
+            // (before anything drained now): nothing to wait for.
+            let previous = turns
+                .insert(request.leader, next)
+                .and_then(|mut rx| matches!(rx.try_recv(), Err(TryRecvError::Empty)).then_some(rx));
             tokio::spawn(send(
                 shared.clone(),
                 request.leader,
@@ -140,7 +151,13 @@ async fn close_batch(builder: BatchBuilder, compression: Compression) -> Result<
 }
 
 /// Sends one Produce request and settles each of its batches. It goes on the wire after
-/// `previous` signals (or is dropped) and signals `done` once written (or failed).
+/// `previous` is settled, and settles `done` in turn: a value once written; dropped, if it
+/// failed before that, only once its batches are back in the queue.
+///
+/// With idempotence, a request whose predecessor never reached the broker is not sent either
+/// (it fails as the predecessor did, and is retried after it): on a new connection it would
+/// land first, and a broker that lost track of the producer (a restart) takes any sequence from
+/// an unknown producer, after which the earlier batch is out of order for good.
 async fn send(
     shared: Arc<Shared>,
     leader: i32,
@@ -174,11 +191,19 @@ async fn send(
         }
         sendable.push(f);
     }
-    if let Some(previous) = previous {
-        // An error only means the previous request's task ended: its turn is over either way.
-        let _ = previous.await;
-    }
-    let result = produce(&shared, leader, &sendable, done).await;
+    let previous_written = match previous {
+        Some(previous) => previous.await.is_ok(),
+        None => true,
+    };
+    let mut done = Some(done);
+    let result = if previous_written || !shared.idempotent() {
+        produce(&shared, leader, &sendable, &mut done).await
+    } else {
+        Err(Error::Disconnected {
+            addr: format!("broker {leader}"),
+            api: ApiKey::Produce,
+        })
+    };
     let mut retries = Vec::new();
     match result {
         Err(e) => {
@@ -212,24 +237,65 @@ async fn send(
         let mut state = shared.state.lock();
         if let Some(n) = state.in_flight.get_mut(&leader) {
             *n = n.saturating_sub(1);
+            if *n == 0 {
+                // Every failed batch is back in the queue: the next request may open a new
+                // connection.
+                state.pinned.remove(&leader);
+            }
         }
         for f in retries {
             state.requeue(f);
         }
         state.new_identity_needed |= gap;
     }
+    // Only now may requests that waited for this one see it failed (see above).
+    drop(done);
     shared.wake.notify_one();
 }
 
 type Answers = BTreeMap<(String, i32), Result<(i64, i64)>>;
+
+/// The connection to send a request to `leader` on: the one the requests still in flight there
+/// use, failing if it has closed. A new connection is opened only once none is in flight, by
+/// when the batches that failed with the old one are back in the queue, first in line: a batch
+/// on a new connection could otherwise overtake an earlier one about to fail with the old, and
+/// a broker that lost track of the producer (a restart) would take it, after which the earlier
+/// one is out of sequence for good.
+async fn connection(shared: &Shared, leader: i32) -> Result<Arc<Connection>> {
+    let pinned = shared.state.lock().pinned.get(&leader).cloned();
+    if let Some(conn) = pinned {
+        return if conn.is_closed() {
+            Err(Error::Disconnected {
+                addr: conn.addr().to_owned(),
+                api: ApiKey::Produce,
+            })
+        } else {
+            Ok(conn)
+        };
+    }
+    let conn = shared.cluster.broker(leader).await?;
+    // Another request may have pinned one meanwhile: all must use the same.
+    Ok(shared
+        .state
+        .lock()
+        .pinned
+        .entry(leader)
+        .or_insert(conn)
+        .clone())
+}
 
 /// Sends the request; `None` for acks=0, which gets no answer.
 async fn produce(
     shared: &Shared,
     leader: i32,
     batches: &[InFlight],
-    written: oneshot::Sender<()>,
+    written: &mut Option<oneshot::Sender<()>>,
 ) -> Result<Option<Answers>> {
+    let mut signal_written = || {
+        if let Some(written) = written.take() {
+            let _ = written.send(());
+        }
+    };
     let mut by_topic: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
     for f in batches {
         let Body::Sealed(bytes) = &f.batch.body else {
@@ -257,15 +323,17 @@ async fn produce(
                 })
                 .collect(),
         );
-    let conn = shared.cluster.broker(leader).await?;
+    let conn = connection(shared, leader).await?;
     if shared.config.acks == Acks::None {
         conn.send_oneway(&request).await?;
+        signal_written();
         return Ok(None);
     }
     let submitted = conn
         .submit(&request, shared.cluster.config.request_timeout)
         .await?;
-    drop(written);
+    // The next request may go now.
+    signal_written();
     let response = submitted.response().await?;
     let mut answers = Answers::new();
     for t in response.responses {
