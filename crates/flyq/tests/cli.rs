@@ -594,6 +594,29 @@ fn bench_produce_then_consume_report_consistent_json() {
         "1ms",
     ]);
     check_bench(&tuned, "produce", 500, 500 * 10);
+    // Without idempotence more requests may be in flight; with it, more than 5 are refused.
+    let unordered = cli.json(&[
+        "bench",
+        "produce",
+        "--topic",
+        "perf",
+        "--count",
+        "500",
+        "--no-idempotence",
+        "--max-in-flight",
+        "20",
+    ]);
+    check_bench(&unordered, "produce", 500, 500 * 100);
+    let (code, _, err) = cli.run(&[
+        "bench",
+        "produce",
+        "--topic",
+        "perf",
+        "--max-in-flight",
+        "6",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_in_flight"), "{err}");
 
     // The rate limit is an upper bound whatever the machine's speed: at most rate x duration
     // sends are due (plus the one at time zero).

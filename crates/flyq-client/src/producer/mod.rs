@@ -142,6 +142,12 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets the Produce requests in flight per broker connection (at most 5 with idempotence).
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests;
+        self
+    }
+
     /// Sets the buffer memory in bytes.
     pub fn buffer_memory(mut self, bytes: usize) -> Self {
         self.buffer_memory = bytes;

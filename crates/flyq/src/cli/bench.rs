@@ -104,6 +104,13 @@ pub struct ProduceBench {
     /// Batch compression.
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     compression: CompressionArg,
+    /// Turn idempotence off (it is on by default with --acks all, and limits requests in
+    /// flight to 5 per broker).
+    #[arg(long)]
+    no_idempotence: bool,
+    /// Produce requests in flight per broker (at most 5 with idempotence).
+    #[arg(long, default_value_t = 5)]
+    max_in_flight: usize,
 }
 
 /// Arguments of `flyq bench consume`.
@@ -283,7 +290,7 @@ async fn produce(cluster: &ClusterArgs, args: &ProduceBench) -> anyhow::Result<B
         Err(e) if e.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
         other => other.with_context(|| format!("creating topic {}", common.topic))?,
     }
-    let config = cluster
+    let mut config = cluster
         .producer_config()
         .acks(match args.acks {
             AcksArg::All => Acks::All,
@@ -292,6 +299,7 @@ async fn produce(cluster: &ClusterArgs, args: &ProduceBench) -> anyhow::Result<B
         })
         .batch_size(args.batch_size)
         .linger(args.linger)
+        .max_in_flight(args.max_in_flight)
         .compression(match args.compression {
             CompressionArg::None => Compression::None,
             CompressionArg::Gzip => Compression::Gzip,
@@ -299,6 +307,9 @@ async fn produce(cluster: &ClusterArgs, args: &ProduceBench) -> anyhow::Result<B
             CompressionArg::Lz4 => Compression::Lz4,
             CompressionArg::Zstd => Compression::Zstd,
         });
+    if args.no_idempotence {
+        config = config.idempotence(false);
+    }
     let producer = Producer::new(config)
         .await
         .context("starting the producer")?;
