@@ -265,10 +265,17 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(correlation)
             .with_client_id(Some(self.client_id.clone()));
-        let mut buf = BytesMut::new();
+        let header_version = R::header_version(version);
+        // Sized up front: a Produce request carries whole batches, and growing the buffer as
+        // they are written would copy them again at every doubling.
+        let size = header
+            .compute_size(header_version)
+            .and_then(|h| Ok(h + request.compute_size(version)?))
+            .unwrap_or(0);
+        let mut buf = BytesMut::with_capacity(4 + size);
         buf.put_i32(0);
         header
-            .encode(&mut buf, R::header_version(version))
+            .encode(&mut buf, header_version)
             .and_then(|()| request.encode(&mut buf, version))
             .map_err(|e| {
                 self.protocol_error(&format!("{:?} v{version} request: {e}", api_key::<R>()))
