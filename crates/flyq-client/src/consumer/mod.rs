@@ -236,6 +236,16 @@ impl PartitionState {
         self.answers.push_back(answer);
     }
 
+    /// Decodes the next answer if the decoded records ran out (and the partition is not
+    /// paused); returns how many records that made ready.
+    async fn decode_if_drained(&mut self, tp: &TopicPartition) -> Result<usize> {
+        if self.paused || !self.records.is_empty() || self.answers.is_empty() {
+            return Ok(0);
+        }
+        self.decode_next(tp).await?;
+        Ok(self.records.len())
+    }
+
     /// Decodes the next buffered answer into `records`, off the tokio workers when that is
     /// slow. A part left over for the decode budget stays first in line.
     async fn decode_next(&mut self, tp: &TopicPartition) -> Result<()> {
@@ -572,7 +582,7 @@ impl Consumer {
             // Answers that came in are followed by the next fetch before they are decoded, so
             // the broker works on it meanwhile.
             self.start_fetches();
-            self.decode_buffered().await?;
+            self.decode_buffered(max).await?;
             let records = self.take_buffered(max);
             // Taking records may have brought partitions below the prefetch mark.
             self.start_fetches();
@@ -806,11 +816,32 @@ impl Consumer {
     }
 
     /// Decodes the next answer of every partition whose decoded records ran out.
-    async fn decode_buffered(&mut self) -> Result<()> {
-        for (tp, s) in &mut self.partitions {
-            if !s.paused && s.records.is_empty() && !s.answers.is_empty() {
-                s.decode_next(tp).await?;
+    /// Decodes answers until `max` records are ready (or none is left), visiting partitions
+    /// in the order the next `take_buffered` will: a poll decodes what it hands out, not every
+    /// partition's next answer.
+    async fn decode_buffered(&mut self, max: usize) -> Result<()> {
+        let n = self.partitions.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let start = (self.drain_start + 1) % n;
+        let mut ready: usize = self
+            .partitions
+            .values()
+            .filter(|s| !s.paused)
+            .map(|s| s.records.len())
+            .sum();
+        for (tp, s) in self.partitions.iter_mut().skip(start) {
+            if ready >= max {
+                return Ok(());
             }
+            ready += s.decode_if_drained(tp).await?;
+        }
+        for (tp, s) in self.partitions.iter_mut().take(start) {
+            if ready >= max {
+                return Ok(());
+            }
+            ready += s.decode_if_drained(tp).await?;
         }
         Ok(())
     }
@@ -1193,6 +1224,35 @@ mod tests {
             (Position::Known(7), Some(7))
         );
         assert_eq!(s.buffered_bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn a_poll_decodes_only_what_it_can_hand_out() {
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let mut c = consumer(&[&a, &b]);
+        c.absorb(Ok((
+            1,
+            vec![
+                fetched(&a, Ok(answer(5, &["a1", "a2"], false))),
+                fetched(&b, Ok(answer(5, &["b1", "b2"], false))),
+            ],
+        )))
+        .unwrap();
+        let undecoded = |c: &Consumer| {
+            c.partitions
+                .values()
+                .filter(|s| !s.answers.is_empty())
+                .count()
+        };
+        c.decode_buffered(1).await.unwrap();
+        assert_eq!(undecoded(&c), 1, "one answer holds enough records");
+        let first = c.take_buffered(1);
+        assert_eq!(first.len(), 1);
+        // The partition decoded is the one the take visited; the other waits its turn.
+        c.decode_buffered(10).await.unwrap();
+        assert_eq!(undecoded(&c), 0);
+        let rest = c.take_buffered(10);
+        assert_eq!(rest.len(), 3);
     }
 
     #[tokio::test]
