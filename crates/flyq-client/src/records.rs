@@ -19,6 +19,43 @@ const MIN_RECORD_BYTES: usize = 7;
 /// Bytes of a batch header up to and including the record count.
 const BATCH_HEADER_LEN: usize = 61;
 
+/// Bytes before a batch's `batchLength` field ends: base offset (8) and the length (4).
+const LENGTH_END: usize = 12;
+/// Where a batch's attributes are (2 bytes; the low 3 bits of the second are the codec, bit 5
+/// marks a control batch) and where its last offset delta ends.
+const ATTRIBUTES: usize = 21;
+const LAST_OFFSET_DELTA_END: usize = 27;
+
+/// The size of the batch at the start of `bytes` (its 12-byte prefix plus `batchLength`), once
+/// that prefix is there; `None` before. The batch itself may not have fully arrived.
+pub(crate) fn batch_size(bytes: &[u8]) -> Result<Option<usize>, String> {
+    let Some(prefix) = bytes.get(..LENGTH_END) else {
+        return Ok(None);
+    };
+    let len = i32::from_be_bytes(be(&prefix[8..]));
+    let len = usize::try_from(len).map_err(|_| format!("negative batch length {len}"))?;
+    Ok(Some(LENGTH_END + len))
+}
+
+/// The offset after the last record of the batch whose header starts `bytes` (base offset plus
+/// last offset delta plus one), if the header reaches that far.
+pub(crate) fn batch_next_offset(bytes: &[u8]) -> Option<i64> {
+    let header = bytes.get(..LAST_OFFSET_DELTA_END)?;
+    let base_offset = i64::from_be_bytes(be(&header[..8]));
+    let last_offset_delta = i32::from_be_bytes(be(&header[23..]));
+    // Both are producer-written: never overflow on them.
+    Some(
+        base_offset
+            .saturating_add(i64::from(last_offset_delta))
+            .saturating_add(1),
+    )
+}
+
+/// Whether the batch whose header starts `bytes` holds compressed records.
+pub(crate) fn batch_compressed(bytes: &[u8]) -> bool {
+    bytes.get(ATTRIBUTES + 1).is_some_and(|a| a & 0x07 != 0)
+}
+
 /// Why a batch could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -82,8 +119,8 @@ impl BatchDecoder {
             )));
         }
         let base_offset = i64::from_be_bytes(be(&batch[0..8]));
-        let last_offset_delta = i32::from_be_bytes(be(&batch[23..27]));
-        let control = batch[22] & 0x20 != 0;
+        let next_offset = batch_next_offset(&batch).unwrap_or(base_offset);
+        let control = batch[ATTRIBUTES + 1] & 0x20 != 0;
         let count = i32::from_be_bytes(be(&batch[57..61]));
         let count = usize::try_from(count)
             .map_err(|_| DecodeError::Invalid(format!("negative record count {count}")))?;
@@ -124,9 +161,7 @@ impl BatchDecoder {
         self.budget = budget.get();
         Ok(DecodedBatch {
             base_offset,
-            next_offset: base_offset
-                .saturating_add(i64::from(last_offset_delta))
-                .saturating_add(1),
+            next_offset,
             control,
             records: set.records,
         })

@@ -56,6 +56,13 @@ impl Cli {
         out
     }
 
+    /// Runs a command that must fail with exit `code` and returns its stderr.
+    fn fails(&self, code: i32, args: &[&str]) -> String {
+        let (actual, _, err) = self.run(args);
+        assert_eq!(actual, code, "flyq {args:?}: {err}");
+        err
+    }
+
     /// Runs a command with `--json` and parses its stdout.
     fn json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();
@@ -108,8 +115,7 @@ fn topic_create_list_describe_alter_grow_and_delete() {
     ]);
     assert!(out.contains("created topic orders"), "{out}");
 
-    let (code, _, err) = cli.run(&["topic", "create", "orders"]);
-    assert_eq!(code, 1, "{err}");
+    let err = cli.fails(1, &["topic", "create", "orders"]);
     assert!(err.contains("already exists"), "{err}");
 
     let table = cli.ok(&["topic", "list"]);
@@ -153,8 +159,7 @@ fn topic_create_list_describe_alter_grow_and_delete() {
     cli.ok(&["topic", "delete", "orders"]);
     let listed = cli.json(&["topic", "list"]);
     assert!(!listed.as_array().unwrap().contains(&"orders".into()));
-    let (code, _, err) = cli.run(&["topic", "describe", "orders"]);
-    assert_eq!(code, 1, "{err}");
+    let err = cli.fails(1, &["topic", "describe", "orders"]);
     assert!(err.contains("orders"), "{err}");
 }
 
@@ -179,8 +184,7 @@ fn produce_from_args_and_stdin_then_consume_as_text_and_json() {
     assert_eq!(code, 0, "{err}");
     assert!(out.is_empty(), "{out}");
 
-    let (code, _, err) = cli.run(&["produce", "events", "--partition", "7", "x"]);
-    assert_eq!(code, 1, "{err}");
+    let err = cli.fails(1, &["produce", "events", "--partition", "7", "x"]);
     assert!(err.contains("events/7"), "{err}");
 
     let text = cli.ok(&["consume", "events", "--exit-at-end"]);
@@ -477,16 +481,18 @@ fn consumer_group_commits_then_describe_lag_reset_and_delete() {
     assert_eq!(described["state"], "Stable");
     assert_eq!(described["members"][0]["client_id"], "flyq-cli");
     assert_eq!(described["members"][0]["assignments"][0], "jobs/0");
-    let (code, _, err) = cli.run(&[
-        "group",
-        "reset-offsets",
-        "workers",
-        "--topic",
-        "jobs",
-        "--to",
-        "earliest",
-    ]);
-    assert_eq!(code, 1, "{err}");
+    let err = cli.fails(
+        1,
+        &[
+            "group",
+            "reset-offsets",
+            "workers",
+            "--topic",
+            "jobs",
+            "--to",
+            "earliest",
+        ],
+    );
     assert!(err.contains("active member"), "{err}");
 
     let output = member.interrupt();
@@ -607,15 +613,17 @@ fn bench_produce_then_consume_report_consistent_json() {
         "20",
     ]);
     check_bench(&unordered, "produce", 500, 500 * 100);
-    let (code, _, err) = cli.run(&[
-        "bench",
-        "produce",
-        "--topic",
-        "perf",
-        "--max-in-flight",
-        "6",
-    ]);
-    assert_eq!(code, 2, "{err}");
+    let err = cli.fails(
+        2,
+        &[
+            "bench",
+            "produce",
+            "--topic",
+            "perf",
+            "--max-in-flight",
+            "6",
+        ],
+    );
     assert!(err.contains("max_in_flight"), "{err}");
 
     // The rate limit is an upper bound whatever the machine's speed: at most rate x duration

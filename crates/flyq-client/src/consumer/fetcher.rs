@@ -16,7 +16,7 @@ use super::ConsumerRecord;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::offsets::topic_name;
-use crate::records::{BatchDecoder, DecodeError};
+use crate::records::{BatchDecoder, DecodeError, batch_compressed, batch_next_offset, batch_size};
 use crate::types::{Header, TopicPartition};
 
 /// Fetch settings taken from the consumer config.
@@ -85,23 +85,17 @@ impl Answer {
         from: i64,
         broker: &str,
     ) -> std::result::Result<Self, String> {
-        /// Bytes of a batch header up to and including its last offset delta.
-        const OFFSETS: usize = 27;
         let mut whole = 0;
         let mut next_offset = None;
-        while records.len() - whole >= OFFSETS {
+        // Only batches whose header reaches the last offset delta count.
+        while let Some(next) = batch_next_offset(&records[whole..]) {
             let at = &records[whole..];
-            let base = i64::from_be_bytes(at[..8].try_into().unwrap_or_default());
-            let len = i32::from_be_bytes(at[8..12].try_into().unwrap_or_default());
-            let Ok(len) = usize::try_from(len) else {
-                return Err(format!("negative batch length {len}"));
-            };
-            if at.len() < 12 + len {
+            let Some(size) = batch_size(at)? else { break };
+            if at.len() < size {
                 break;
             }
-            let delta = i32::from_be_bytes(at[23..27].try_into().unwrap_or_default());
-            next_offset = Some(base.saturating_add(i64::from(delta)).saturating_add(1));
-            whole += 12 + len;
+            next_offset = Some(next);
+            whole += size;
         }
         records.truncate(whole);
         Ok(Self {
@@ -214,11 +208,8 @@ async fn fetch_once(
 /// Whether decoding `records` is slow enough to move off the tokio workers. The first batch's
 /// compression stands for the answer's: one producer writes them alike.
 pub(crate) fn decode_offloaded(records: &[u8]) -> bool {
-    /// Where the attributes of a batch header are; their low 3 bits are the codec.
-    const ATTRIBUTES: usize = 21;
-    let compressed = records.get(ATTRIBUTES + 1).is_some_and(|a| a & 0x07 != 0);
     records.len()
-        > if compressed {
+        > if batch_compressed(records) {
             INFLATE_INLINE_BYTES
         } else {
             DECODE_INLINE_BYTES
@@ -235,15 +226,11 @@ pub(crate) fn decode(
 ) -> std::result::Result<Decoded, String> {
     let mut out = Decoded::default();
     let mut decoder = BatchDecoder::new(INFLATE_BUDGET, MAX_BATCH_RECORDS);
-    while records.remaining() >= 12 {
-        let len = i32::from_be_bytes([records[8], records[9], records[10], records[11]]);
-        let Ok(len) = usize::try_from(len) else {
-            return Err(format!("negative batch length {len}"));
-        };
-        if records.remaining() < 12 + len {
+    while let Some(size) = batch_size(&records)? {
+        if records.remaining() < size {
             break;
         }
-        let batch = match decoder.decode(records.slice(..12 + len)) {
+        let batch = match decoder.decode(records.slice(..size)) {
             Ok(batch) => batch,
             // The rest is decoded next, with a fresh budget.
             Err(DecodeError::OverBudget { .. }) if out.next_offset.is_some() => {
@@ -252,7 +239,7 @@ pub(crate) fn decode(
             }
             Err(e) => return Err(e.to_string()),
         };
-        records.advance(12 + len);
+        records.advance(size);
         out.next_offset = Some(batch.next_offset);
         for r in batch.records {
             if r.control || r.offset < from {

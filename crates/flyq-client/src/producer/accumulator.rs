@@ -599,6 +599,28 @@ mod tests {
         append_of(state, memory, partition, 2, config)
     }
 
+    /// A record of 30 bytes for topic "t", with 64 bytes of `memory` reserved for it.
+    fn record<'a>(
+        memory: &Arc<Semaphore>,
+        partition: Option<i32>,
+        key: Option<&'a [u8]>,
+        generation: u64,
+        partitions: Option<i32>,
+    ) -> Append<'a> {
+        Append {
+            topic: "t",
+            partition,
+            timestamp: Some(1),
+            key,
+            value: Some(&[7u8; 30]),
+            headers: &[],
+            size_bound: 64,
+            memory: memory.clone().try_acquire_many_owned(64).unwrap(),
+            generation,
+            partitions,
+        }
+    }
+
     /// Appends a record to topic "t" of `partitions` partitions.
     fn append_of(
         state: &mut State,
@@ -607,21 +629,9 @@ mod tests {
         partitions: i32,
         config: &ProducerConfig,
     ) -> Appended {
-        let memory = memory.clone().try_acquire_many_owned(64).unwrap();
         state
             .append(
-                Append {
-                    topic: "t",
-                    partition,
-                    timestamp: Some(1),
-                    key: None,
-                    value: Some(&[7u8; 30]),
-                    headers: &[],
-                    size_bound: 64,
-                    memory,
-                    generation: 0,
-                    partitions: Some(partitions),
-                },
+                record(memory, partition, None, 0, Some(partitions)),
                 config,
                 &watch::Sender::new(Unfinished::default()),
             )
@@ -770,18 +780,7 @@ mod tests {
         partitions: Option<i32>,
     ) -> Result<Appended, Refused> {
         state.append(
-            Append {
-                topic: "t",
-                partition: None,
-                timestamp: Some(1),
-                key: Some(key),
-                value: Some(&[7u8; 30]),
-                headers: &[],
-                size_bound: 64,
-                memory: memory.clone().try_acquire_many_owned(64).unwrap(),
-                generation,
-                partitions,
-            },
+            record(memory, None, Some(key), generation, partitions),
             &config(),
             &watch::Sender::new(Unfinished::default()),
         )
@@ -816,18 +815,7 @@ mod tests {
         let memory = Arc::new(Semaphore::new(1 << 20));
         let mut state = State::new((-1, -1));
         let refused = state.append(
-            Append {
-                topic: "t",
-                partition: Some(2),
-                timestamp: Some(1),
-                key: None,
-                value: None,
-                headers: &[],
-                size_bound: 64,
-                memory: memory.clone().try_acquire_many_owned(64).unwrap(),
-                generation: 0,
-                partitions: Some(2),
-            },
+            record(&memory, Some(2), None, 0, Some(2)),
             &config,
             &watch::Sender::new(Unfinished::default()),
         );
@@ -841,21 +829,9 @@ mod tests {
         let memory = Arc::new(Semaphore::new(1 << 20));
         let mut state = State::new((5, 0));
         let unfinished = watch::Sender::new(Unfinished::default());
-        let permit = memory.clone().try_acquire_many_owned(64).unwrap();
         state
             .append(
-                Append {
-                    topic: "t",
-                    partition: Some(0),
-                    timestamp: Some(1),
-                    key: None,
-                    value: Some(&[7u8; 30]),
-                    headers: &[],
-                    size_bound: 64,
-                    memory: permit,
-                    generation: 0,
-                    partitions: Some(2),
-                },
+                record(&memory, Some(0), None, 0, Some(2)),
                 &config,
                 &unfinished,
             )
