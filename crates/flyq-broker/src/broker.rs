@@ -6,16 +6,17 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use flyq_log::{Flusher, Log, LogConfig, LogEnv, LogRead};
+use flyq_log::{Flusher, Log, LogEnv, LogRead};
 use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
 use crate::CONSUMER_OFFSETS_TOPIC;
-use crate::config::{TopicConfigs, log_config_for};
+use crate::append_policy;
 use crate::error::{BrokerError, Result};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::metadata::{MetadataImage, MetadataStore, TopicRecord};
 use crate::partition::Partition;
+use crate::topic_config::{self, ConfigChange, ConfigEntry, TopicConfigs, TopicSettings};
 use crate::topic_name::validate_topic_name;
 
 /// Settings of a broker.
@@ -25,8 +26,9 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// This node's id.
     pub node_id: i32,
-    /// Log settings for topics that do not override them.
-    pub log_defaults: LogConfig,
+    /// The broker's defaults for topic configs, by Kafka name (`[topic_defaults]`); keys not
+    /// given take FlyQ's built-in default ([`topic_config::KEYS`]).
+    pub topic_defaults: TopicConfigs,
     /// Create a topic when a client produces to it or asks for its metadata.
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic, and of one created without a count.
@@ -45,7 +47,7 @@ impl BrokerConfig {
         Self {
             data_dir: data_dir.into(),
             node_id: 1,
-            log_defaults: LogConfig::default(),
+            topic_defaults: TopicConfigs::new(),
             auto_create_topics: true,
             default_partitions: 1,
             max_partitions: 10_000,
@@ -64,6 +66,8 @@ pub struct Topic {
     pub id: Uuid,
     /// Config overrides, by Kafka name.
     pub configs: TopicConfigs,
+    /// What the broker's defaults and the overrides resolve to.
+    pub settings: TopicSettings,
     /// Partitions, by index.
     pub partitions: Vec<Arc<Partition>>,
 }
@@ -75,17 +79,6 @@ impl Topic {
     }
 }
 
-/// One config of a topic, as DescribeConfigs shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigEntry {
-    /// Kafka name.
-    pub name: String,
-    /// Effective value.
-    pub value: String,
-    /// Whether this is the broker default (no override).
-    pub is_default: bool,
-}
-
 /// What a produce appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProduceOutcome {
@@ -93,6 +86,31 @@ pub struct ProduceOutcome {
     pub base_offset: i64,
     /// The partition's log start offset.
     pub log_start_offset: i64,
+    /// The broker's append time stamped into the batch, for a `LogAppendTime` topic.
+    pub log_append_time: Option<i64>,
+}
+
+/// How many replicas must have a produced batch before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// None: the producer wants no answer (acks = 0).
+    None,
+    /// The leader's (acks = 1).
+    Leader,
+    /// Every in-sync replica's, and at least `min.insync.replicas` (acks = -1, "all").
+    All,
+}
+
+impl Acks {
+    /// Kafka's acks value, if valid.
+    pub fn from_kafka(acks: i16) -> Option<Self> {
+        match acks {
+            0 => Some(Acks::None),
+            1 => Some(Acks::Leader),
+            -1 => Some(Acks::All),
+            _ => None,
+        }
+    }
 }
 
 /// This node's topics, and the operations Kafka requests need on them.
@@ -150,6 +168,15 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join("topics").join(format!("{topic}-{partition}"))
 }
 
+/// Replicas in sync with every partition's leader: on a single node, the leader alone.
+const IN_SYNC_REPLICAS: i32 = 1;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Internal topics (`__...`) are the broker's: clients may not delete, reconfigure or grow them.
 pub fn refuse_internal(name: &str) -> Result<()> {
     if name.starts_with("__") {
@@ -184,12 +211,12 @@ fn open_topic(
     flusher: &Flusher,
     record: &TopicRecord,
 ) -> Result<Arc<Topic>> {
-    let log_config = log_config_for(&config.log_defaults, &record.configs)?;
+    let settings = topic_config::resolve(&config.topic_defaults, &record.configs)?;
     let name: Arc<str> = Arc::from(record.name.as_str());
     let mut partitions = Vec::with_capacity(record.partitions.max(0) as usize);
     for index in 0..record.partitions {
         let dir = partition_dir(&config.data_dir, &record.name, index);
-        let log = Arc::new(Log::open(&dir, log_config.clone(), Arc::clone(env))?);
+        let log = Arc::new(Log::open(&dir, settings.log.clone(), Arc::clone(env))?);
         report_recovery(&record.name, index, log.recovery_report());
         flusher.register(&log);
         partitions.push(Arc::new(Partition::new(Arc::clone(&name), index, log)));
@@ -198,6 +225,7 @@ fn open_topic(
         name,
         id: record.id,
         configs: record.configs.clone(),
+        settings,
         partitions,
     }))
 }
@@ -384,7 +412,7 @@ impl Broker {
         if partitions < 1 || partitions > self.config.max_partitions {
             return Err(BrokerError::InvalidPartitions(partitions));
         }
-        log_config_for(&self.config.log_defaults, configs)?;
+        topic_config::resolve(&self.config.topic_defaults, configs)?;
         Ok(())
     }
 
@@ -441,43 +469,13 @@ impl Broker {
         Ok((id, 0))
     }
 
-    /// The broker's defaults for every supported topic config, by Kafka name.
+    /// The broker's default for every topic config (the registry's defaults under the broker's
+    /// `[topic_defaults]`).
     pub fn default_configs(&self) -> Vec<ConfigEntry> {
-        let d = &self.config.log_defaults;
-        let millis = |v: Option<Duration>| v.map_or(i64::MAX, |d| d.as_millis() as i64).to_string();
-        [
-            ("cleanup.policy", "delete".to_owned()),
-            (
-                "flush.messages",
-                d.flush.messages.map_or(i64::MAX, |n| n as i64).to_string(),
-            ),
-            ("flush.ms", millis(d.flush.interval)),
-            ("index.interval.bytes", d.index_interval_bytes.to_string()),
-            ("max.message.bytes", d.max_batch_bytes.to_string()),
-            ("min.insync.replicas", "1".to_owned()),
-            (
-                "retention.bytes",
-                d.retention_bytes.map_or(-1, |b| b as i64).to_string(),
-            ),
-            (
-                "retention.ms",
-                d.retention_ms
-                    .map_or(-1, |r| r.as_millis() as i64)
-                    .to_string(),
-            ),
-            ("segment.bytes", d.segment_bytes.to_string()),
-            ("segment.ms", millis(d.segment_ms)),
-        ]
-        .into_iter()
-        .map(|(name, value)| ConfigEntry {
-            name: name.to_owned(),
-            value,
-            is_default: true,
-        })
-        .collect()
+        topic_config::describe(&self.config.topic_defaults, &TopicConfigs::new())
     }
 
-    /// A topic's effective configs (overrides, else broker defaults), by Kafka name.
+    /// A topic's effective configs (overrides, else broker defaults, else FlyQ's), by Kafka name.
     pub fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
         let topic = self
             .topic(name)
@@ -485,18 +483,10 @@ impl Broker {
                 topic: name.to_owned(),
                 partition: -1,
             })?;
-        Ok(self
-            .default_configs()
-            .into_iter()
-            .map(|entry| match topic.configs.get(&entry.name) {
-                Some(value) => ConfigEntry {
-                    value: value.clone(),
-                    is_default: false,
-                    ..entry
-                },
-                None => entry,
-            })
-            .collect())
+        Ok(topic_config::describe(
+            &self.config.topic_defaults,
+            &topic.configs,
+        ))
     }
 
     /// Replaces a topic's config overrides (AlterConfigs semantics: keys not given return to
@@ -507,26 +497,25 @@ impl Broker {
         configs: TopicConfigs,
         validate_only: bool,
     ) -> Result<()> {
-        self.change_topic_configs(name, validate_only, |_| configs)
+        self.change_topic_configs(name, validate_only, |_| Ok(configs))
     }
 
-    /// Sets and deletes single config overrides, keeping the others (IncrementalAlterConfigs'
-    /// SET and DELETE; a key in both is set). The change is computed from the overrides as
-    /// they are under the metadata lock, so concurrent changes to other keys are not lost.
+    /// Applies single config changes, keeping the other overrides (IncrementalAlterConfigs).
+    /// The change is computed from the overrides as they are under the metadata lock, so
+    /// concurrent changes to other keys are not lost.
     pub fn update_topic_configs(
         &self,
         name: &str,
-        set: &TopicConfigs,
-        delete: &[String],
+        changes: &[(String, ConfigChange)],
         validate_only: bool,
     ) -> Result<()> {
+        let defaults = &self.config.topic_defaults;
         self.change_topic_configs(name, validate_only, |current| {
             let mut configs = current.clone();
-            for key in delete {
-                configs.remove(key);
+            for (key, change) in changes {
+                topic_config::apply_change(&mut configs, defaults, key, change)?;
             }
-            configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-            configs
+            Ok(configs)
         })
     }
 
@@ -535,13 +524,13 @@ impl Broker {
         &self,
         name: &str,
         validate_only: bool,
-        change: impl FnOnce(&TopicConfigs) -> TopicConfigs,
+        change: impl FnOnce(&TopicConfigs) -> Result<TopicConfigs>,
     ) -> Result<()> {
         refuse_internal(name)?;
         let mut image = self.image.lock();
         let index = topic_index(&image, name)?;
-        let configs = change(&image.topics[index].configs);
-        let log_config = log_config_for(&self.config.log_defaults, &configs)?;
+        let configs = change(&image.topics[index].configs)?;
+        let settings = topic_config::resolve(&self.config.topic_defaults, &configs)?;
         if validate_only {
             return Ok(());
         }
@@ -552,12 +541,13 @@ impl Broker {
         let mut topics = self.topics.write();
         if let Some(old) = topics.get(name).cloned() {
             for partition in &old.partitions {
-                partition.log.set_config(log_config.clone())?;
+                partition.log.set_config(settings.log.clone())?;
             }
             let updated = Topic {
                 name: Arc::clone(&old.name),
                 id: old.id,
                 configs,
+                settings,
                 partitions: old.partitions.clone(),
             };
             topics.insert(Arc::clone(&old.name), Arc::new(updated));
@@ -584,11 +574,14 @@ impl Broker {
                 partition: -1,
             });
         };
-        let log_config = log_config_for(&self.config.log_defaults, &old.configs)?;
         let mut partitions = old.partitions.clone();
         for p in current..total {
             let dir = partition_dir(&self.config.data_dir, name, p);
-            let log = Arc::new(Log::open(&dir, log_config.clone(), Arc::clone(&self.env))?);
+            let log = Arc::new(Log::open(
+                &dir,
+                old.settings.log.clone(),
+                Arc::clone(&self.env),
+            )?);
             self.flusher.register(&log);
             partitions.push(Arc::new(Partition::new(Arc::clone(&old.name), p, log)));
         }
@@ -600,6 +593,7 @@ impl Broker {
             name: Arc::clone(&old.name),
             id: old.id,
             configs: old.configs.clone(),
+            settings: old.settings.clone(),
             partitions,
         };
         self.topics
@@ -677,29 +671,80 @@ impl Broker {
             })
     }
 
-    /// Appends a producer's batch to a partition (on a blocking thread: an append may wait for
-    /// an fsync under `flush.messages`).
+    /// Appends a producer's batch to a partition. The topic's policies (timestamps,
+    /// recompression) and the append run on a blocking thread: recompression is CPU work, and
+    /// an append may wait for an fsync under `flush.messages`.
     pub async fn produce(
         &self,
         topic: &str,
         partition: i32,
         batch: Bytes,
+        acks: Acks,
     ) -> Result<ProduceOutcome> {
-        if topic == CONSUMER_OFFSETS_TOPIC || topic.starts_with("__") {
-            return Err(BrokerError::InternalTopic(topic.to_owned()));
-        }
+        refuse_internal(topic)?;
+        let settings = self
+            .topic(topic)
+            .map(|t| t.settings.clone())
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: topic.to_owned(),
+                partition,
+            })?;
         let partition = self.partition(topic, partition)?;
+        if acks == Acks::All && settings.min_insync_replicas > IN_SYNC_REPLICAS {
+            return Err(BrokerError::NotEnoughReplicas {
+                required: settings.min_insync_replicas,
+                in_sync: IN_SYNC_REPLICAS,
+            });
+        }
         let task = tokio::task::spawn_blocking(move || {
-            let info = partition.append(&batch)?;
+            let prepared = append_policy::prepare(&settings, batch, now_ms())?;
+            let info = partition.append(&prepared.batch)?;
             Ok::<_, BrokerError>(ProduceOutcome {
                 base_offset: info.base_offset,
                 log_start_offset: partition.log.log_start_offset(),
+                log_append_time: prepared.log_append_time,
             })
         });
         task.await.map_err(|e| BrokerError::Metadata {
             context: "running an append".into(),
             source: std::io::Error::other(e),
         })?
+    }
+
+    /// The brokers a replica assignment may name: on a single node, this node.
+    pub fn live_brokers(&self) -> Vec<i32> {
+        vec![self.config.node_id]
+    }
+
+    /// Checks a manual replica assignment (CreateTopics, CreatePartitions) for partitions
+    /// `first..first + assignment.len()`: every list names live brokers, none twice, and all
+    /// lists have one length (the replication factor, which is returned).
+    pub fn check_replica_assignment(&self, assignment: &[Vec<i32>]) -> Result<i32> {
+        let live = self.live_brokers();
+        let factor = assignment.first().map_or(0, Vec::len);
+        for (index, replicas) in assignment.iter().enumerate() {
+            let problem = if replicas.is_empty() {
+                Some("an empty replica list".to_owned())
+            } else if replicas.len() != factor {
+                Some(format!(
+                    "{} replicas where the first partition has {factor}",
+                    replicas.len()
+                ))
+            } else if let Some(unknown) = replicas.iter().find(|b| !live.contains(b)) {
+                Some(format!("broker {unknown} is not a live broker"))
+            } else if (1..replicas.len()).any(|i| replicas[..i].contains(&replicas[i])) {
+                Some("a broker listed twice".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "partition {index}: {problem}"
+                )));
+            }
+        }
+        i32::try_from(factor)
+            .map_err(|_| BrokerError::InvalidReplicaAssignment("too many replicas".to_owned()))
     }
 
     /// Reads whole batches from a partition, up to its high watermark.
@@ -730,6 +775,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn replica_assignments_must_name_live_brokers_once_with_one_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(BrokerConfig::new(dir.path())).unwrap();
+        assert_eq!(
+            broker
+                .check_replica_assignment(&[vec![1], vec![1]])
+                .unwrap(),
+            1
+        );
+        for (bad, says) in [
+            (vec![vec![1], vec![]], "empty"),
+            (vec![vec![2]], "not a live broker"),
+            (vec![vec![1, 1]], "twice"),
+            (vec![vec![1], vec![1, 1]], "first partition has 1"),
+        ] {
+            let err = broker.check_replica_assignment(&bad).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn update_topic_configs_sets_and_deletes_keys_and_keeps_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let broker = Broker::open(BrokerConfig::new(dir.path())).unwrap();
@@ -738,10 +804,15 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         broker.create_topic("t", 1, initial).unwrap();
-        let set = [("retention.bytes".to_owned(), "1024".to_owned())].into();
-        broker
-            .update_topic_configs("t", &set, &["segment.ms".to_owned()], false)
-            .unwrap();
+        let set = [(
+            "retention.bytes".to_owned(),
+            ConfigChange::Set("1024".to_owned()),
+        )];
+        let changes = [
+            set[0].clone(),
+            ("segment.ms".to_owned(), ConfigChange::Delete),
+        ];
+        broker.update_topic_configs("t", &changes, false).unwrap();
         let configs = &broker.topic("t").unwrap().configs;
         let expected: TopicConfigs = [
             ("retention.bytes".to_owned(), "1024".to_owned()),
@@ -750,14 +821,17 @@ mod tests {
         .into();
         assert_eq!(configs, &expected);
         // Validated like AlterConfigs; nothing changes on failure.
-        let bad = [("retention.ms".to_owned(), "soon".to_owned())].into();
+        let bad = [(
+            "retention.ms".to_owned(),
+            ConfigChange::Set("soon".to_owned()),
+        )];
         assert!(matches!(
-            broker.update_topic_configs("t", &bad, &[], false),
+            broker.update_topic_configs("t", &bad, false),
             Err(BrokerError::InvalidConfig { .. })
         ));
         assert_eq!(&broker.topic("t").unwrap().configs, &expected);
         assert!(matches!(
-            broker.update_topic_configs("__consumer_offsets", &set, &[], false),
+            broker.update_topic_configs("__consumer_offsets", &set, false),
             Err(BrokerError::InternalTopic(_))
         ));
     }

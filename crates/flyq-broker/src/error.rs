@@ -58,6 +58,34 @@ pub enum BrokerError {
         /// The batch's first sequence.
         received: i32,
     },
+    /// An acks=all write to a partition with fewer in-sync replicas than its
+    /// `min.insync.replicas`.
+    #[error("{in_sync} in-sync replicas, fewer than min.insync.replicas={required}")]
+    NotEnoughReplicas {
+        /// The topic's `min.insync.replicas`.
+        required: i32,
+        /// Replicas in sync now.
+        in_sync: i32,
+    },
+    /// A record timestamp the topic's timestamp bounds refuse.
+    #[error("timestamp {timestamp} refused: {reason}")]
+    InvalidTimestamp {
+        /// The offending timestamp (ms).
+        timestamp: i64,
+        /// Which bound it broke.
+        reason: String,
+    },
+    /// A replica assignment that names unknown brokers, repeats one, or differs in length.
+    #[error("invalid replica assignment: {0}")]
+    InvalidReplicaAssignment(String),
+    /// A replication factor the cluster cannot honour.
+    #[error("invalid replication factor {factor}: {reason}")]
+    InvalidReplicationFactor {
+        /// The factor asked for.
+        factor: i32,
+        /// Why it is refused.
+        reason: String,
+    },
     /// The storage engine refused or failed.
     #[error(transparent)]
     Log(#[from] flyq_log::LogError),

@@ -6,22 +6,22 @@
 //! node is the leader of every partition, and the high watermark follows each append (the
 //! in-sync replica set is the node itself).
 
+mod append_policy;
 mod broker;
-mod config;
 mod error;
 pub mod group;
 mod metadata;
 mod partition;
 mod producer_state;
+pub mod topic_config;
 mod topic_name;
 
 pub use broker::{
-    Broker, BrokerConfig, ConfigEntry, ProduceOutcome, Topic,
-    refuse_internal as refuse_internal_topic,
+    Acks, Broker, BrokerConfig, ProduceOutcome, Topic, refuse_internal as refuse_internal_topic,
 };
-pub use config::{TopicConfigs, log_config_for};
 pub use error::{BrokerError, Result};
 pub use partition::{LEADER_EPOCH, Partition};
+pub use topic_config::{ConfigChange, ConfigEntry, TopicConfigs};
 pub use topic_name::validate_topic_name;
 
 /// Name of the internal topic holding consumer group offsets; clients may not produce to it.

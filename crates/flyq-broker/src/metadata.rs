@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::TopicConfigs;
 use crate::error::{BrokerError, Result};
+use crate::topic_config::TopicConfigs;
 
 /// One topic as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,12 +113,18 @@ impl From<BrokerError> for ApiError {
             }
             BrokerError::InvalidPartitions(_) => Self::bad_request("invalid_partitions", message),
             BrokerError::InvalidConfig { .. } => Self::bad_request("invalid_config", message),
+            BrokerError::InvalidReplicaAssignment(_)
+            | BrokerError::InvalidReplicationFactor { .. } => {
+                Self::bad_request("invalid_replication", message)
+            }
             BrokerError::Log(LogError::OffsetOutOfRange { .. }) => {
                 Self::bad_request("offset_out_of_range", message)
             }
             BrokerError::Log(LogError::Config(_)) => Self::bad_request("invalid_config", message),
             BrokerError::InvalidProducerEpoch { .. }
             | BrokerError::OutOfOrderSequence { .. }
+            | BrokerError::NotEnoughReplicas { .. }
+            | BrokerError::InvalidTimestamp { .. }
             | BrokerError::Log(_)
             | BrokerError::Metadata { .. } => Self::internal("broker operation failed", &error),
         }

@@ -4,7 +4,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use flyq_broker::{Broker, BrokerError, Topic, TopicConfigs};
+use flyq_broker::topic_config::ConfigSource;
+use flyq_broker::{Broker, BrokerError, ConfigChange, Topic, TopicConfigs};
 use serde::{Deserialize, Serialize};
 
 use crate::blocking::with_broker;
@@ -59,7 +60,8 @@ pub(crate) struct PartitionDetail {
 pub(crate) struct ConfigDetail {
     name: String,
     value: String,
-    /// `topic` for an override, `default` for the broker's default.
+    /// `topic` for an override, `broker` for the broker's `[topic_defaults]`, `default` for
+    /// FlyQ's built-in default.
     source: &'static str,
 }
 
@@ -80,7 +82,11 @@ fn detail(broker: &Broker, topic: &Topic) -> Result<TopicDetail, BrokerError> {
         .map(|c| ConfigDetail {
             name: c.name,
             value: c.value,
-            source: if c.is_default { "default" } else { "topic" },
+            source: match c.source {
+                ConfigSource::Topic => "topic",
+                ConfigSource::Broker => "broker",
+                ConfigSource::Default => "default",
+            },
         })
         .collect();
     let partitions = topic
@@ -174,7 +180,18 @@ pub(crate) async fn alter_configs(
         ));
     }
     with_broker(broker, move |b| {
-        b.update_topic_configs(&name, &changes.set, &changes.delete, false)?;
+        let edits: Vec<(String, ConfigChange)> = changes
+            .delete
+            .into_iter()
+            .map(|key| (key, ConfigChange::Delete))
+            .chain(
+                changes
+                    .set
+                    .into_iter()
+                    .map(|(key, value)| (key, ConfigChange::Set(value))),
+            )
+            .collect();
+        b.update_topic_configs(&name, &edits, false)?;
         describe_now(b, &name)
     })
     .await

@@ -392,11 +392,45 @@ pub fn write_log_fields(prefix: &mut [u8; 16], base_offset: i64, leader_epoch: i
     prefix[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+/// Attribute bit 3: the batch's timestamps are the broker's append time.
+pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+const ATTRIBUTES_AT: usize = 21;
+const MAX_TIMESTAMP_AT: usize = 35;
+const CRC_AT: usize = 17;
+
+/// Marks a whole batch as carrying the broker's append time (`message.timestamp.type =
+/// LogAppendTime`): sets attribute bit 3 and the max timestamp, and recomputes the CRC. Kafka
+/// clients then read every record's timestamp as `append_time_ms`. Does nothing to a buffer
+/// shorter than a header.
+pub fn stamp_log_append_time(batch: &mut [u8], append_time_ms: i64) {
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    let attributes = be_i16(batch, ATTRIBUTES_AT) | LOG_APPEND_TIME_FLAG;
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&append_time_ms.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::builder::{RecordSpec, build_batch};
     use proptest::prelude::*;
+
+    #[test]
+    fn stamping_the_append_time_keeps_the_batch_valid() {
+        let mut batch = simple(3);
+        stamp_log_append_time(&mut batch, 1_700_000_000_123);
+        let header = check(&batch).unwrap();
+        assert_eq!(header.max_timestamp, 1_700_000_000_123);
+        assert_eq!(
+            header.attributes & LOG_APPEND_TIME_FLAG,
+            LOG_APPEND_TIME_FLAG
+        );
+        assert_eq!(header.compression().unwrap(), Compression::None);
+    }
 
     fn simple(records: usize) -> Vec<u8> {
         let specs: Vec<RecordSpec> = (0..records)

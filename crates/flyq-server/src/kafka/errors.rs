@@ -16,6 +16,10 @@ pub(crate) fn error_code(error: &BrokerError) -> i16 {
         BrokerError::InvalidConfig { .. } => ResponseError::InvalidConfig,
         BrokerError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         BrokerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        BrokerError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+        BrokerError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
+        BrokerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        BrokerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
         BrokerError::Log(log) => return log_error_code(log),
         BrokerError::Metadata { .. } => ResponseError::UnknownServerError,
     };

@@ -12,17 +12,18 @@
 //! Unknown keys are errors, as are settings that contradict each other; every message names
 //! the key. The config holds no secrets yet (TLS and SASL will add some, printed redacted).
 
+pub mod topic_defaults;
 pub mod units;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use flyq_broker::{BrokerConfig, GroupConfig, TopicConfigs};
+use flyq_broker::{BrokerConfig, GroupConfig};
 use flyq_log::LogConfig;
 use serde::{Deserialize, Serialize};
-use units::{Count, Limit, Size, Span};
+pub use topic_defaults::TopicDefaults;
+use units::{Size, Span};
 
 /// The whole configuration of a `flyq serve` process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,50 +124,6 @@ pub struct GroupsSection {
     pub max_session_timeout: Span,
 }
 
-/// `[topic_defaults]`: the broker's default for each topic config, under its Kafka name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TopicDefaults {
-    /// Delete segments older than this.
-    #[serde(rename = "retention.ms")]
-    pub retention_ms: Limit<Span>,
-    /// Delete old segments while a partition is larger than this.
-    #[serde(rename = "retention.bytes")]
-    pub retention_bytes: Limit<Size>,
-    /// Roll to a new segment file at this size.
-    #[serde(rename = "segment.bytes")]
-    pub segment_bytes: Size,
-    /// Roll to a new segment file at this age.
-    #[serde(rename = "segment.ms")]
-    pub segment_ms: Limit<Span>,
-    /// Largest record batch a producer may send.
-    #[serde(rename = "max.message.bytes")]
-    pub max_message_bytes: Size,
-    /// Bytes between two entries of the offset and time indexes.
-    #[serde(rename = "index.interval.bytes")]
-    pub index_interval_bytes: Size,
-    /// fsync after this many records (1: before every acknowledgement).
-    #[serde(rename = "flush.messages")]
-    pub flush_messages: Limit<Count>,
-    /// fsync at least this often.
-    #[serde(rename = "flush.ms")]
-    pub flush_ms: Limit<Span>,
-    /// Only `delete` (compaction is not offered for user topics).
-    #[serde(rename = "cleanup.policy")]
-    pub cleanup_policy: CleanupPolicy,
-    /// In-sync replicas an acks=all write needs; 1 on a single node.
-    #[serde(rename = "min.insync.replicas")]
-    pub min_insync_replicas: i32,
-}
-
-/// What happens to old segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CleanupPolicy {
-    /// Delete them by age and size.
-    Delete,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -239,68 +196,6 @@ impl Default for GroupsSection {
     }
 }
 
-impl Default for TopicDefaults {
-    fn default() -> Self {
-        let log = LogConfig::default();
-        let span = |d: Option<Duration>| d.map_or(Limit::Unlimited, |d| Limit::At(Span(d)));
-        Self {
-            retention_ms: span(log.retention_ms),
-            retention_bytes: log
-                .retention_bytes
-                .map_or(Limit::Unlimited, |b| Limit::At(Size(b))),
-            segment_bytes: Size(log.segment_bytes),
-            segment_ms: span(log.segment_ms),
-            max_message_bytes: Size(log.max_batch_bytes as u64),
-            index_interval_bytes: Size(log.index_interval_bytes),
-            flush_messages: log
-                .flush
-                .messages
-                .map_or(Limit::Unlimited, |n| Limit::At(Count(n))),
-            flush_ms: span(log.flush.interval),
-            cleanup_policy: CleanupPolicy::Delete,
-            min_insync_replicas: 1,
-        }
-    }
-}
-
-impl TopicDefaults {
-    /// The defaults as Kafka topic configs (`retention.ms` = milliseconds or -1, ...).
-    pub fn to_topic_configs(&self) -> TopicConfigs {
-        let millis = |l: &Limit<Span>| l.value().map_or(-1, |s| s.0.as_millis() as i64).to_string();
-        [
-            ("retention.ms", millis(&self.retention_ms)),
-            (
-                "retention.bytes",
-                self.retention_bytes
-                    .value()
-                    .map_or(-1, |s| s.0 as i64)
-                    .to_string(),
-            ),
-            ("segment.bytes", self.segment_bytes.0.to_string()),
-            ("segment.ms", millis(&self.segment_ms)),
-            ("max.message.bytes", self.max_message_bytes.0.to_string()),
-            (
-                "index.interval.bytes",
-                self.index_interval_bytes.0.to_string(),
-            ),
-            (
-                "flush.messages",
-                // Kafka writes "never by count" as i64::MAX.
-                self.flush_messages
-                    .value()
-                    .map_or(i64::MAX, |c| c.0 as i64)
-                    .to_string(),
-            ),
-            ("flush.ms", millis(&self.flush_ms)),
-            ("cleanup.policy", "delete".to_owned()),
-            ("min.insync.replicas", self.min_insync_replicas.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
-    }
-}
-
 /// Keys the environment may set that the default config does not print (they have no
 /// default value).
 const OPTIONAL_KEYS: &[&[&str]] = &[&["kafka", "advertised_addr"]];
@@ -362,14 +257,15 @@ impl Config {
                 "kafka.max_request_size ({}) is smaller than topic_defaults.\"max.message.bytes\" \
                  ({}): a batch of the allowed size could never arrive",
                 kafka.max_request_size,
-                self.topic_defaults.max_message_bytes
+                Size(log.max_batch_bytes as u64)
             );
         }
-        if self.topic_defaults.min_insync_replicas != 1 {
+        let min_insync = self.topic_defaults.get("min.insync.replicas");
+        if min_insync != Some("1") {
             bail!(
                 "topic_defaults.\"min.insync.replicas\" is {}, but a single node holds one replica: \
                  it must be 1",
-                self.topic_defaults.min_insync_replicas
+                min_insync.unwrap_or("unset")
             );
         }
         let topics = &self.topics;
@@ -399,10 +295,11 @@ impl Config {
 
     /// The log settings every topic starts from.
     pub fn log_config(&self) -> anyhow::Result<LogConfig> {
-        flyq_broker::log_config_for(
-            &LogConfig::default(),
-            &self.topic_defaults.to_topic_configs(),
+        flyq_broker::topic_config::resolve(
+            &self.topic_defaults.overrides(),
+            &flyq_broker::TopicConfigs::new(),
         )
+        .map(|settings| settings.log)
         .map_err(|e| anyhow::anyhow!("topic_defaults: {e}"))
     }
 
@@ -410,7 +307,8 @@ impl Config {
     pub fn broker_config(&self) -> anyhow::Result<BrokerConfig> {
         let mut broker = BrokerConfig::new(&self.data_dir);
         broker.node_id = self.node_id;
-        broker.log_defaults = self.log_config()?;
+        self.log_config()?;
+        broker.topic_defaults = self.topic_defaults.overrides();
         broker.auto_create_topics = self.topics.auto_create;
         broker.default_partitions = self.topics.default_partitions;
         broker.max_partitions = self.topics.max_partitions;
@@ -594,10 +492,7 @@ mod tests {
         let config = load(text, &[]).unwrap();
         assert_eq!(config.node_id, 3);
         assert_eq!(config.kafka.max_connections, 5);
-        assert_eq!(
-            config.topic_defaults.retention_ms,
-            Limit::At(Span(Duration::from_secs(86_400)))
-        );
+        assert_eq!(config.topic_defaults.get("retention.ms"), Some("86400000"));
         let config = load(
             text,
             &[
@@ -614,7 +509,7 @@ mod tests {
             "the file still applies where no variable is set"
         );
         assert_eq!(config.kafka.max_connections, 9);
-        assert_eq!(config.topic_defaults.retention_ms, Limit::Unlimited);
+        assert_eq!(config.topic_defaults.get("retention.ms"), Some("-1"));
         assert!(!config.topics.auto_create);
         assert_eq!(config.log.format, LogFormat::Json);
         let listener = config.kafka_config("127.0.0.1:1".parse().unwrap()).unwrap();
@@ -627,10 +522,24 @@ mod tests {
     #[test]
     fn topic_defaults_reach_the_broker_as_log_settings() {
         let text = "[topic_defaults]\n\"segment.bytes\" = \"64MiB\"\n\"flush.messages\" = 1\n\"retention.bytes\" = \"10GiB\"\n";
-        let broker = load(text, &[]).unwrap().broker_config().unwrap();
-        assert_eq!(broker.log_defaults.segment_bytes, 64 << 20);
-        assert_eq!(broker.log_defaults.flush.messages, Some(1));
-        assert_eq!(broker.log_defaults.retention_bytes, Some(10 << 30));
+        let config = load(text, &[]).unwrap();
+        let log = config.log_config().unwrap();
+        assert_eq!(log.segment_bytes, 64 << 20);
+        assert_eq!(log.flush.messages, Some(1));
+        assert_eq!(log.retention_bytes, Some(10 << 30));
+        let broker = config.broker_config().unwrap();
+        assert_eq!(
+            broker
+                .topic_defaults
+                .get("segment.bytes")
+                .map(String::as_str),
+            Some("67108864")
+        );
+        assert_eq!(
+            broker.topic_defaults.len(),
+            3,
+            "only what differs from the defaults"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Values in human units for the config file: sizes ("1GiB", "512KiB", or a number of bytes),
-//! durations ("7d", "500ms"), and limits that may be "unlimited".
+//! durations ("7d", "500ms"). (Topic configs add "unlimited": see `topic_defaults`.)
 
 use std::fmt;
 use std::str::FromStr;
@@ -61,68 +61,8 @@ impl fmt::Display for Span {
     }
 }
 
-/// A bound that may be switched off: "unlimited" (or Kafka's -1) or a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit<T> {
-    /// No bound.
-    Unlimited,
-    /// This bound.
-    At(T),
-}
-
-impl<T> Limit<T> {
-    /// The bound, if there is one.
-    pub fn value(&self) -> Option<&T> {
-        match self {
-            Limit::Unlimited => None,
-            Limit::At(v) => Some(v),
-        }
-    }
-}
-
-impl<T: FromStr<Err = String>> FromStr for Limit<T> {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "unlimited" | "-1" => Ok(Limit::Unlimited),
-            other => other.parse().map(Limit::At),
-        }
-    }
-}
-
-impl<T: fmt::Display> fmt::Display for Limit<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Limit::Unlimited => f.write_str("unlimited"),
-            Limit::At(v) => v.fmt(f),
-        }
-    }
-}
-
-/// A count that may be "unlimited".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Count(pub u64);
-
-impl FromStr for Count {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        s.trim()
-            .parse()
-            .map(Count)
-            .map_err(|_| format!("`{s}` is not a whole number"))
-    }
-}
-
-impl fmt::Display for Count {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 /// Serde for the types above: written as strings; integers are accepted where they are
-/// unambiguous (bytes, counts, -1), while durations must say their unit.
+/// unambiguous (bytes), while durations must say their unit.
 macro_rules! human_serde {
     ($ty:ty, $expecting:literal, integers: $ints:expr) => {
         impl Serialize for $ty {
@@ -160,9 +100,6 @@ macro_rules! human_serde {
 
 human_serde!(Size, "a size like \"1GiB\" or a number of bytes", integers: true);
 human_serde!(Span, "a duration like \"7d\" or \"500ms\"", integers: false);
-human_serde!(Limit<Size>, "\"unlimited\" or a size like \"1GiB\"", integers: true);
-human_serde!(Limit<Span>, "\"unlimited\" or a duration like \"7d\"", integers: true);
-human_serde!(Limit<Count>, "\"unlimited\" or a whole number", integers: true);
 
 #[cfg(test)]
 mod tests {
@@ -193,16 +130,5 @@ mod tests {
         let week = Span(Duration::from_secs(7 * 86_400));
         assert_eq!(week.to_string().parse::<Span>().unwrap(), week);
         assert!("5".parse::<Span>().is_err());
-    }
-
-    #[test]
-    fn limits_accept_unlimited_and_minus_one() {
-        assert_eq!(
-            "unlimited".parse::<Limit<Size>>().unwrap(),
-            Limit::Unlimited
-        );
-        assert_eq!("-1".parse::<Limit<Span>>().unwrap(), Limit::Unlimited);
-        assert_eq!("10".parse::<Limit<Count>>().unwrap(), Limit::At(Count(10)));
-        assert_eq!(Limit::<Count>::Unlimited.to_string(), "unlimited");
     }
 }

@@ -1,8 +1,11 @@
-//! CreateTopics (19): new topics with a partition count and config overrides. A single node
-//! takes replication factor 1 (or -1, the default) only, and no manual replica assignment.
+//! CreateTopics (19): new topics with a partition count and config overrides, or with a manual
+//! replica assignment (then the count and replication factor must be -1, as in Kafka). A
+//! single node takes replication factor 1 (or -1, the default) only, and assignments that name
+//! it once per partition.
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
@@ -15,10 +18,11 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     let mut results = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
         let name = topic.name.as_str().to_owned();
-        let partitions = if topic.num_partitions == -1 {
-            broker.config().default_partitions
-        } else {
-            topic.num_partitions
+        let assigned = assignment(&topic.assignments);
+        let partitions = match &assigned {
+            Ok(Some(lists)) => i32::try_from(lists.len()).unwrap_or(i32::MAX),
+            _ if topic.num_partitions == -1 => broker.config().default_partitions,
+            _ => topic.num_partitions,
         };
         let configs = config_map(topic.configs.iter().map(|c| (&c.name, c.value.as_ref())));
         let version = request.version;
@@ -41,18 +45,28 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 failed.with_error_message(Some(str_bytes(message)))
             }
         };
-        let result = if !matches!(topic.replication_factor, -1 | 1) {
+        let checked_assignment = match assigned {
+            Ok(Some(_)) if topic.num_partitions != -1 || topic.replication_factor != -1 => Err((
+                ResponseError::InvalidRequest.code(),
+                "with a replica assignment, num_partitions and replication_factor must be -1"
+                    .to_owned(),
+            )),
+            Ok(Some(lists)) => broker
+                .check_replica_assignment(&lists)
+                .map(drop)
+                .map_err(|e| (error_code(&e), e.to_string())),
+            Ok(None) => Ok(()),
+            Err(message) => Err((ResponseError::InvalidReplicaAssignment.code(), message)),
+        };
+        let result = if let Err((code, message)) = checked_assignment {
+            failure(code, message)
+        } else if !matches!(topic.replication_factor, -1 | 1) {
             failure(
                 ResponseError::InvalidReplicationFactor.code(),
                 format!(
                     "replication factor {} is more than this single node has",
                     topic.replication_factor
                 ),
-            )
-        } else if !topic.assignments.is_empty() {
-            failure(
-                ResponseError::InvalidReplicaAssignment.code(),
-                "manual replica assignment is not supported".into(),
             )
         } else if req.validate_only {
             match broker.validate_new_topic(&name, partitions, &configs) {
@@ -83,4 +97,30 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         results.push(result);
     }
     request.respond(&CreateTopicsResponse::default().with_topics(results))
+}
+
+/// The replica lists of a manual assignment, by partition, or `None` if there is none. The
+/// partitions must be exactly 0..n, each once.
+fn assignment(assignments: &[CreatableReplicaAssignment]) -> Result<Option<Vec<Vec<i32>>>, String> {
+    if assignments.is_empty() {
+        return Ok(None);
+    }
+    let mut lists = vec![None; assignments.len()];
+    for a in assignments {
+        let slot = usize::try_from(a.partition_index)
+            .ok()
+            .and_then(|i| lists.get_mut(i))
+            .ok_or_else(|| {
+                format!(
+                    "partition {} is outside 0..{}: partitions must be numbered from 0 without gaps",
+                    a.partition_index,
+                    assignments.len()
+                )
+            })?;
+        if slot.is_some() {
+            return Err(format!("partition {} is assigned twice", a.partition_index));
+        }
+        *slot = Some(a.broker_ids.iter().map(|b| b.0).collect::<Vec<i32>>());
+    }
+    Ok(Some(lists.into_iter().flatten().collect()))
 }

@@ -1,7 +1,9 @@
-//! IncrementalAlterConfigs (44): SET or DELETE single topic config overrides. (APPEND and
-//! SUBTRACT apply to list-valued configs, which FlyQ's topic configs are not.)
+//! IncrementalAlterConfigs (44): SET, DELETE, APPEND or SUBTRACT single topic config
+//! overrides. APPEND and SUBTRACT apply to list configs (`cleanup.policy`, the throttled
+//! replica lists) and start from the current effective value, as in Kafka.
 
 use bytes::Bytes;
+use flyq_broker::ConfigChange;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
@@ -13,6 +15,8 @@ use crate::kafka::errors::error_code;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
 
 fn alter(
     broker: &flyq_broker::Broker,
@@ -27,25 +31,26 @@ fn alter(
             "only topic configs can be altered".into(),
         ));
     }
-    let mut set = flyq_broker::TopicConfigs::new();
-    let mut delete = Vec::new();
+    let mut edits = Vec::with_capacity(changes.len());
     for change in changes {
         let key = change.name.as_str().to_owned();
-        match (change.config_operation, &change.value) {
-            (SET, Some(value)) => {
-                set.insert(key, value.as_str().to_owned());
-            }
-            (DELETE, _) => delete.push(key),
+        let value = change.value.as_ref().map(|v| v.as_str().to_owned());
+        let edit = match (change.config_operation, value) {
+            (SET, Some(value)) => ConfigChange::Set(value),
+            (DELETE, _) => ConfigChange::Delete,
+            (APPEND, Some(items)) => ConfigChange::Append(items),
+            (SUBTRACT, Some(items)) => ConfigChange::Subtract(items),
             (op, _) => {
                 return Err((
-                    ResponseError::InvalidConfig.code(),
-                    format!("operation {op} is not supported for {key}"),
+                    ResponseError::InvalidRequest.code(),
+                    format!("operation {op} without a value, or unknown, for {key}"),
                 ));
             }
-        }
+        };
+        edits.push((key, edit));
     }
     broker
-        .update_topic_configs(name.as_str(), &set, &delete, validate_only)
+        .update_topic_configs(name.as_str(), &edits, validate_only)
         .map_err(|e| (error_code(&e), e.to_string()))
 }
 

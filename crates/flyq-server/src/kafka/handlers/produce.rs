@@ -2,7 +2,9 @@
 //!
 //! acks = 0 gets no response; 1 and -1 (all) are answered after the append, which on a single
 //! node is also when the high watermark passes it. Durability beyond that is the topic's flush
-//! policy (`flush.messages` = 1 syncs before the answer).
+//! policy (`flush.messages` = 1 syncs before the answer). acks = -1 on a topic whose
+//! `min.insync.replicas` exceeds the in-sync replicas is refused (NOT_ENOUGH_REPLICAS). A
+//! `LogAppendTime` topic answers with the append time the broker stamped.
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -15,7 +17,8 @@ use crate::kafka::errors::error_code;
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: ProduceRequest = request.decode()?;
     let broker = &request.context.broker;
-    let acks_valid = matches!(req.acks, -1..=1);
+    let acks = flyq_broker::Acks::from_kafka(req.acks);
+    let acks_valid = acks.is_some();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.as_str().to_owned();
@@ -36,11 +39,18 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 answer.with_error_code(ResponseError::UnknownTopicOrPartition.code())
             } else {
                 let records = data.records.unwrap_or_default();
-                match broker.produce(&name, data.index, records).await {
-                    Ok(outcome) if request.version >= 5 => answer
-                        .with_base_offset(outcome.base_offset)
-                        .with_log_start_offset(outcome.log_start_offset),
-                    Ok(outcome) => answer.with_base_offset(outcome.base_offset),
+                let acks = acks.unwrap_or(flyq_broker::Acks::All);
+                match broker.produce(&name, data.index, records, acks).await {
+                    Ok(outcome) => {
+                        let answer = answer
+                            .with_base_offset(outcome.base_offset)
+                            .with_log_append_time_ms(outcome.log_append_time.unwrap_or(-1));
+                        if request.version >= 5 {
+                            answer.with_log_start_offset(outcome.log_start_offset)
+                        } else {
+                            answer
+                        }
+                    }
                     Err(e) => {
                         tracing::debug!(target: "flyq::kafka", topic = %name, partition = data.index, error = %e, "produce refused");
                         answer.with_error_code(error_code(&e))
