@@ -102,3 +102,24 @@ pub enum BrokerError {
 
 /// Result type of broker operations.
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+impl From<flyq_meta::MetaError> for BrokerError {
+    fn from(error: flyq_meta::MetaError) -> Self {
+        use flyq_meta::MetaError;
+        match error {
+            MetaError::InvalidConfig { key, value, reason } => {
+                BrokerError::InvalidConfig { key, value, reason }
+            }
+            MetaError::TopicExists(name) => BrokerError::TopicExists(name),
+            MetaError::UnknownTopic(topic) => BrokerError::UnknownTopicOrPartition {
+                topic,
+                partition: -1,
+            },
+            MetaError::InvalidPartitions { topic, reason } => BrokerError::Metadata {
+                context: format!("changing the partitions of {topic}"),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+            },
+            MetaError::Io { context, source } => BrokerError::Metadata { context, source },
+        }
+    }
+}

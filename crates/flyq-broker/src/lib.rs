@@ -2,26 +2,29 @@
 //! produce and fetch operations on them, including fetch long-polling.
 //!
 //! This crate knows nothing of the Kafka wire format: the server crate decodes requests, calls
-//! in here, and encodes the answers. A single node is a cluster of one: topics have ids, the
-//! node is the leader of every partition, and the high watermark follows each append (the
-//! in-sync replica set is the node itself).
+//! in here, and encodes the answers. Which topics exist and how they are configured is the
+//! cluster metadata's ([`flyq_meta`]); the broker derives its table of open partitions from
+//! it. A single node is a cluster of one: the node is the leader of every partition, and the
+//! high watermark follows each append (the in-sync replica set is the node itself).
 
 mod append_policy;
 mod broker;
 mod error;
 pub mod group;
-mod metadata;
+mod log_manager;
 mod partition;
 mod producer_state;
-pub mod topic_config;
+mod topic_admin;
 mod topic_name;
+mod topic_table;
 
 pub use broker::{
     Acks, Broker, BrokerConfig, ProduceOutcome, Topic, refuse_internal as refuse_internal_topic,
 };
 pub use error::{BrokerError, Result};
+pub use flyq_meta::topic_config::{self, ConfigChange, ConfigEntry, TopicConfigs};
 pub use partition::{LEADER_EPOCH, Partition};
-pub use topic_config::{ConfigChange, ConfigEntry, TopicConfigs};
+pub use topic_admin::Placement;
 pub use topic_name::validate_topic_name;
 
 /// Name of the internal topic holding consumer group offsets; clients may not produce to it.

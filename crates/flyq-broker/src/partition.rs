@@ -51,10 +51,9 @@ impl Traffic {
 }
 
 impl Partition {
-    pub(crate) fn new(topic: Arc<str>, index: i32, log: Arc<Log>) -> Self {
+    pub(crate) fn new(topic: Arc<str>, index: i32, log: Arc<Log>, leader_epoch: i32) -> Self {
         let (high_watermark, _) = watch::channel(log.high_watermark());
-        // A single node has led every partition since it was created: leader epoch 0.
-        log.set_leader_epoch(LEADER_EPOCH);
+        log.set_leader_epoch(leader_epoch);
         Self {
             traffic: Traffic::new(&topic),
             topic,

@@ -5,10 +5,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use flyq_broker::topic_config::ConfigSource;
-use flyq_broker::{Broker, BrokerError, ConfigChange, Topic, TopicConfigs};
+use flyq_broker::{Broker, BrokerError, ConfigChange, Placement, Topic, TopicConfigs};
 use serde::{Deserialize, Serialize};
 
-use crate::blocking::with_broker;
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::HttpState;
 
@@ -146,13 +145,11 @@ pub(crate) async fn create(
             format!("at most {MAX_CONFIG_CHANGES} configs per request"),
         ));
     }
-    let partitions = new.partitions.unwrap_or(broker.config().default_partitions);
-    let created = with_broker(broker, move |b| {
-        b.create_topic(&new.name, partitions, new.configs)
-            .and_then(|topic| detail(b, &topic))
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let placement = Placement::Count(new.partitions.unwrap_or(-1));
+    let topic = broker
+        .create_topic(&new.name, placement, new.configs)
+        .await?;
+    Ok((StatusCode::CREATED, Json(detail(broker, &topic)?)))
 }
 
 /// `PATCH /api/v1/topics/{topic}/configs`: IncrementalAlterConfigs' SET and DELETE.
@@ -179,23 +176,19 @@ pub(crate) async fn alter_configs(
             format!("at most {MAX_CONFIG_CHANGES} changes per request"),
         ));
     }
-    with_broker(broker, move |b| {
-        let edits: Vec<(String, ConfigChange)> = changes
-            .delete
-            .into_iter()
-            .map(|key| (key, ConfigChange::Delete))
-            .chain(
-                changes
-                    .set
-                    .into_iter()
-                    .map(|(key, value)| (key, ConfigChange::Set(value))),
-            )
-            .collect();
-        b.update_topic_configs(&name, &edits, false)?;
-        describe_now(b, &name)
-    })
-    .await
-    .map(Json)
+    let edits: Vec<(String, ConfigChange)> = changes
+        .delete
+        .into_iter()
+        .map(|key| (key, ConfigChange::Delete))
+        .chain(
+            changes
+                .set
+                .into_iter()
+                .map(|(key, value)| (key, ConfigChange::Set(value))),
+        )
+        .collect();
+    broker.update_topic_configs(&name, &edits, false).await?;
+    describe_now(broker, &name).map(Json)
 }
 
 /// `POST /api/v1/topics/{topic}/partitions`.
@@ -211,18 +204,17 @@ pub(crate) async fn create_partitions(
     Path(name): Path<String>,
     Json(grow): Json<GrowPartitions>,
 ) -> ApiResult<Json<TopicDetail>> {
-    with_broker(state.broker()?, move |b| {
-        b.create_partitions(&name, grow.count, false)?;
-        describe_now(b, &name)
-    })
-    .await
-    .map(Json)
+    let broker = state.broker()?;
+    broker
+        .create_partitions(&name, grow.count, None, false)
+        .await?;
+    describe_now(broker, &name).map(Json)
 }
 
 pub(crate) async fn delete(
     State(state): State<HttpState>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    with_broker(state.broker()?, move |b| b.delete_topic(&name)).await?;
+    state.broker()?.delete_topic(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -62,6 +62,11 @@ impl LogEnv {
         &*self.storage
     }
 
+    /// A shared handle to the storage backend, for other stores of the process (metadata).
+    pub fn shared_storage(&self) -> Arc<dyn Storage> {
+        Arc::clone(&self.storage)
+    }
+
     /// Number of segment files currently held open by the handle cache.
     pub fn open_files(&self) -> usize {
         self.files.lock().len()

@@ -30,28 +30,25 @@ pub(crate) fn resource_result(
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: AlterConfigsRequest = request.decode()?;
     let broker = &request.context.broker;
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let result = if resource.resource_type != RESOURCE_TOPIC {
-                Err((
-                    ResponseError::InvalidRequest.code(),
-                    "only topic configs can be altered".to_owned(),
-                ))
-            } else {
-                let configs =
-                    config_map(resource.configs.iter().map(|c| (&c.name, c.value.as_ref())));
-                broker
-                    .alter_topic_configs(
-                        resource.resource_name.as_str(),
-                        configs,
-                        req.validate_only,
-                    )
-                    .map_err(|e| (error_code(&e), e.to_string()))
-            };
-            resource_result(resource.resource_type, resource.resource_name, result)
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for resource in req.resources {
+        let result = if resource.resource_type != RESOURCE_TOPIC {
+            Err((
+                ResponseError::InvalidRequest.code(),
+                "only topic configs can be altered".to_owned(),
+            ))
+        } else {
+            let configs = config_map(resource.configs.iter().map(|c| (&c.name, c.value.as_ref())));
+            broker
+                .alter_topic_configs(resource.resource_name.as_str(), configs, req.validate_only)
+                .await
+                .map_err(|e| (error_code(&e), e.to_string()))
+        };
+        responses.push(resource_result(
+            resource.resource_type,
+            resource.resource_name,
+            result,
+        ));
+    }
     request.respond(&AlterConfigsResponse::default().with_responses(responses))
 }

@@ -9,6 +9,8 @@ use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
+use flyq_broker::Placement;
+
 use super::{Close, Request, config_map, str_bytes};
 use crate::kafka::errors::error_code;
 
@@ -45,54 +47,36 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 failed.with_error_message(Some(str_bytes(message)))
             }
         };
-        let checked_assignment = match assigned {
+        let placement = match assigned {
             Ok(Some(_)) if topic.num_partitions != -1 || topic.replication_factor != -1 => Err((
                 ResponseError::InvalidRequest.code(),
                 "with a replica assignment, num_partitions and replication_factor must be -1"
                     .to_owned(),
             )),
-            Ok(Some(lists)) => broker
-                .check_replica_assignment(&lists)
-                .map(drop)
-                .map_err(|e| (error_code(&e), e.to_string())),
-            Ok(None) => Ok(()),
-            Err(message) => Err((ResponseError::InvalidReplicaAssignment.code(), message)),
-        };
-        let result = if let Err((code, message)) = checked_assignment {
-            failure(code, message)
-        } else if !matches!(topic.replication_factor, -1 | 1) {
-            failure(
+            Ok(Some(lists)) => Ok(Placement::Assigned(lists)),
+            Ok(None) if !matches!(topic.replication_factor, -1 | 1) => Err((
                 ResponseError::InvalidReplicationFactor.code(),
                 format!(
                     "replication factor {} is more than this single node has",
                     topic.replication_factor
                 ),
-            )
-        } else if req.validate_only {
-            match broker.validate_new_topic(&name, partitions, &configs) {
-                Ok(()) => result,
-                Err(e) => failure(error_code(&e), e.to_string()),
+            )),
+            Ok(None) => Ok(Placement::Count(topic.num_partitions)),
+            Err(message) => Err((ResponseError::InvalidReplicaAssignment.code(), message)),
+        };
+        let result = match placement {
+            Err((code, message)) => failure(code, message),
+            Ok(placement) if req.validate_only => {
+                match broker.validate_new_topic(&name, &placement, &configs) {
+                    Ok(_) => result,
+                    Err(e) => failure(error_code(&e), e.to_string()),
+                }
             }
-        } else {
-            // Opening the partitions' logs and saving the metadata is file I/O with fsyncs.
-            let created = {
-                let broker = std::sync::Arc::clone(broker);
-                let name = name.clone();
-                tokio::task::spawn_blocking(move || broker.create_topic(&name, partitions, configs))
-                    .await
-            };
-            let created = match created {
-                Ok(result) => result,
-                Err(e) => Err(flyq_broker::BrokerError::Metadata {
-                    context: "creating a topic".into(),
-                    source: std::io::Error::other(e),
-                }),
-            };
-            match created {
+            Ok(placement) => match broker.create_topic(&name, placement, configs).await {
                 Ok(created) if version >= 7 => result.with_topic_id(created.id),
                 Ok(_) => result,
                 Err(e) => failure(error_code(&e), e.to_string()),
-            }
+            },
         };
         results.push(result);
     }

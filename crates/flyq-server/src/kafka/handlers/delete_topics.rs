@@ -14,19 +14,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     let mut results = Vec::with_capacity(req.topic_names.len());
     for name in req.topic_names {
         let result = DeletableTopicResult::default().with_name(Some(name.clone()));
-        // Moving data aside, saving the metadata and removing files: off the async threads.
-        let deleted = {
-            let broker = std::sync::Arc::clone(broker);
-            let topic = name.as_str().to_owned();
-            tokio::task::spawn_blocking(move || broker.delete_topic(&topic)).await
-        };
-        let deleted = deleted.unwrap_or_else(|e| {
-            Err(flyq_broker::BrokerError::Metadata {
-                context: "deleting a topic".into(),
-                source: std::io::Error::other(e),
-            })
-        });
-        let result = match deleted {
+        let result = match broker.delete_topic(name.as_str()).await {
             Ok(()) => result,
             Err(e) if request.version >= 5 => result
                 .with_error_code(error_code(&e))

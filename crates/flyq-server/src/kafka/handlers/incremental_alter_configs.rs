@@ -18,8 +18,8 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-fn alter(
-    broker: &flyq_broker::Broker,
+async fn alter(
+    broker: &std::sync::Arc<flyq_broker::Broker>,
     resource_type: i8,
     name: &kafka_protocol::protocol::StrBytes,
     changes: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
@@ -51,31 +51,32 @@ fn alter(
     }
     broker
         .update_topic_configs(name.as_str(), &edits, validate_only)
+        .await
         .map_err(|e| (error_code(&e), e.to_string()))
 }
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: IncrementalAlterConfigsRequest = request.decode()?;
     let broker = &request.context.broker;
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let result = alter(
-                broker,
-                resource.resource_type,
-                &resource.resource_name,
-                &resource.configs,
-                req.validate_only,
-            );
-            let response = resource_result(resource.resource_type, resource.resource_name, result);
-            // Both messages share a layout; the incremental response has its own type.
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for resource in req.resources {
+        let result = alter(
+            broker,
+            resource.resource_type,
+            &resource.resource_name,
+            &resource.configs,
+            req.validate_only,
+        )
+        .await;
+        let response = resource_result(resource.resource_type, resource.resource_name, result);
+        // Both messages share a layout; the incremental response has its own type.
+        responses.push(
             AlterConfigsResourceResponse::default()
                 .with_resource_type(response.resource_type)
                 .with_resource_name(response.resource_name)
                 .with_error_code(response.error_code)
-                .with_error_message(response.error_message)
-        })
-        .collect();
+                .with_error_message(response.error_message),
+        );
+    }
     request.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses))
 }

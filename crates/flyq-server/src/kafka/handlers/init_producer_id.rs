@@ -27,7 +27,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         ));
     }
     let existing = (request.version >= 3).then_some((req.producer_id.0, req.producer_epoch));
-    let response = match request.context.broker.init_producer_id(existing) {
+    let response = match request.context.broker.init_producer_id(existing).await {
         Ok((id, epoch)) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(epoch),

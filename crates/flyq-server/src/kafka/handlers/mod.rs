@@ -112,24 +112,12 @@ pub(crate) fn config_map<'a>(
         .collect()
 }
 
-/// A topic by name, auto-created when it does not exist and the broker allows it. Creating
-/// makes directories and files, so it runs on a blocking thread; the common case, a topic
-/// that exists, is answered without leaving the async worker.
+/// A topic by name, auto-created when it does not exist and the broker allows it.
 pub(crate) async fn topic_or_auto_create(
     context: &Context,
     name: &str,
 ) -> Result<Option<Arc<Topic>>, BrokerError> {
-    if let Some(topic) = context.broker.topic(name) {
-        return Ok(Some(topic));
-    }
-    let broker = Arc::clone(&context.broker);
-    let name = name.to_owned();
-    tokio::task::spawn_blocking(move || broker.topic_or_auto_create(&name))
-        .await
-        .map_err(|e| BrokerError::Metadata {
-            context: "creating a topic".into(),
-            source: std::io::Error::other(e),
-        })?
+    context.broker.topic_or_auto_create(name).await
 }
 
 /// A string for a response field.

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use flyq_log::{Compression, FlushPolicy, LogConfig};
 
-use crate::error::{BrokerError, Result};
+use crate::error::{MetaError, Result};
 
 /// A topic's config values by Kafka name (`retention.ms`, ...): the overrides a topic was given,
 /// or the broker's defaults.
@@ -153,8 +153,8 @@ impl ConfigKey {
         outcome.map_err(|reason| self.invalid(value, reason))
     }
 
-    fn invalid(&self, value: &str, reason: String) -> BrokerError {
-        BrokerError::InvalidConfig {
+    fn invalid(&self, value: &str, reason: String) -> MetaError {
+        MetaError::InvalidConfig {
             key: self.name.to_owned(),
             value: value.to_owned(),
             reason,
@@ -237,7 +237,7 @@ pub fn resolve(broker_defaults: &TopicConfigs, overrides: &TopicConfigs) -> Resu
     settings
         .log
         .validate()
-        .map_err(|reason| BrokerError::InvalidConfig {
+        .map_err(|reason| MetaError::InvalidConfig {
             key: "(combined)".into(),
             value: String::new(),
             reason,
@@ -257,8 +257,8 @@ pub fn resolve(broker_defaults: &TopicConfigs, overrides: &TopicConfigs) -> Resu
     Ok(settings)
 }
 
-fn unknown(name: &str, value: &str) -> BrokerError {
-    BrokerError::InvalidConfig {
+fn unknown(name: &str, value: &str) -> MetaError {
+    MetaError::InvalidConfig {
         key: name.to_owned(),
         value: value.to_owned(),
         reason: "not a topic config (docs/protocol.md lists every one)".into(),
