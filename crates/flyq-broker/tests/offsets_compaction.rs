@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use flyq_broker::group::CommittedOffset;
-use flyq_broker::{Broker, BrokerConfig, CONSUMER_OFFSETS_TOPIC};
+use flyq_broker::group::{CommittedOffset, MemberClaim};
+use flyq_broker::{Broker, BrokerConfig, CONSUMER_OFFSETS_TOPIC, TopicConfigs};
 
 fn open(dir: &std::path::Path) -> Arc<Broker> {
     let mut config = BrokerConfig::new(dir);
@@ -19,11 +19,21 @@ async fn commit(broker: &Broker, group: &str, partition: i32, offset: i64) {
         leader_epoch: -1,
         metadata: format!("m{offset}"),
     };
-    let code = broker
+    let admin = MemberClaim {
+        member_id: "",
+        instance_id: None,
+        generation: -1,
+    };
+    let codes = broker
         .groups()
-        .commit(group, "", -1, vec![("orders".into(), partition, committed)])
+        .commit(
+            group,
+            admin,
+            vec![("orders".into(), partition, committed)],
+            |topic, partition| broker.partition(topic, partition).is_ok(),
+        )
         .await;
-    assert_eq!(code, 0);
+    assert_eq!(codes, [0]);
 }
 
 fn committed(broker: &Broker, group: &str) -> Vec<(i32, i64, String)> {
@@ -41,6 +51,9 @@ fn committed(broker: &Broker, group: &str) -> Vec<(i32, i64, String)> {
 async fn compaction_keeps_live_offsets_and_drops_history() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
+    broker
+        .create_topic("orders", 3, TopicConfigs::new())
+        .unwrap();
     for offset in 0..100 {
         for partition in 0..3 {
             commit(&broker, "keep", partition, offset).await;

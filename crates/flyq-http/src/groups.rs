@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use flyq_broker::group::{CommittedOffset, codes};
+use flyq_broker::group::{CommittedOffset, MemberClaim, codes};
 use flyq_broker::{Broker, BrokerError};
 use flyq_client::consumer_protocol::{decode_assignment, decode_subscription};
 use serde::{Deserialize, Serialize};
@@ -353,18 +353,36 @@ pub(crate) async fn reset_offsets(
         // Generation -1 with no member id is an admin commit: the coordinator accepts it only
         // while the group has no members, so a consumer joining since the check above still
         // makes this fail rather than be overwritten.
-        match coordinator.commit(&group, "", -1, commits).await {
-            codes::NONE => {}
-            codes::UNKNOWN_MEMBER_ID | codes::ILLEGAL_GENERATION | codes::REBALANCE_IN_PROGRESS => {
+        let admin = MemberClaim {
+            member_id: "",
+            instance_id: None,
+            generation: -1,
+        };
+        let partition_exists = |topic: &str, partition| broker.partition(topic, partition).is_ok();
+        let results = coordinator
+            .commit(&group, admin, commits, partition_exists)
+            .await;
+        // One code for the whole commit, except for a partition deleted since it was checked.
+        match results.into_iter().find(|&code| code != codes::NONE) {
+            None => {}
+            Some(
+                codes::UNKNOWN_MEMBER_ID | codes::ILLEGAL_GENERATION | codes::REBALANCE_IN_PROGRESS,
+            ) => {
                 return Err(refuse_active(&group));
             }
-            codes::INVALID_GROUP_ID => {
+            Some(codes::INVALID_GROUP_ID) => {
                 return Err(ApiError::bad_request(
                     "invalid_group_id",
                     format!("invalid group id {group:?}"),
                 ));
             }
-            code => {
+            Some(codes::UNKNOWN_TOPIC_OR_PARTITION) => {
+                return Err(ApiError::not_found(
+                    "topic_not_found",
+                    format!("topic {} was deleted meanwhile", request.topic),
+                ));
+            }
+            Some(code) => {
                 return Err(ApiError::internal(
                     "committing reset offsets",
                     &format!("group coordinator error code {code}"),

@@ -28,7 +28,7 @@ use crate::error::{BrokerError, Result};
 use crate::partition::Partition;
 use records::{CommittedOffset as StoredOffset, Entry};
 use state::{Answer, Group};
-pub use state::{GroupState, JoinOutcome, JoinRequest, SyncOutcome, codes};
+pub use state::{GroupState, JoinOutcome, JoinRequest, MemberClaim, SyncOutcome, codes};
 
 /// A committed offset as OffsetFetch returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,8 +396,7 @@ impl GroupCoordinator {
     pub async fn sync(
         &self,
         group_id: &str,
-        member_id: &str,
-        generation: i32,
+        claim: MemberClaim<'_>,
         assignments: Vec<(String, Bytes)>,
     ) -> SyncOutcome {
         let waiting = {
@@ -407,7 +406,7 @@ impl GroupCoordinator {
                     error: codes::UNKNOWN_MEMBER_ID,
                     ..SyncOutcome::default()
                 }),
-                Some(group) => group.sync(member_id, generation, assignments),
+                Some(group) => group.sync(claim, assignments),
             }
         };
         match waiting {
@@ -420,10 +419,10 @@ impl GroupCoordinator {
     }
 
     /// Heartbeat.
-    pub fn heartbeat(&self, group_id: &str, member_id: &str, generation: i32) -> i16 {
+    pub fn heartbeat(&self, group_id: &str, claim: MemberClaim<'_>) -> i16 {
         match self.groups.lock().get_mut(group_id) {
             None => codes::UNKNOWN_MEMBER_ID,
-            Some(group) => group.heartbeat(member_id, generation, Instant::now()),
+            Some(group) => group.heartbeat(claim, Instant::now()),
         }
     }
 
@@ -439,76 +438,91 @@ impl GroupCoordinator {
         }
     }
 
-    /// OffsetCommit: validates the member, then stores every offset durably. One code for all.
+    /// OffsetCommit (and AlterConsumerGroupOffsets, which is a commit from outside the group):
+    /// a code for each offset, in order. As Kafka: a partition for which `partition_exists`
+    /// says no gets UNKNOWN_TOPIC_OR_PARTITION; the others all get the group's refusal if the
+    /// claimed membership is not valid, else OFFSET_METADATA_TOO_LARGE one by one, and the rest
+    /// are stored durably before the answer.
     pub async fn commit(
         &self,
         group_id: &str,
-        member_id: &str,
-        generation: i32,
+        claim: MemberClaim<'_>,
         offsets: Vec<(String, i32, CommittedOffset)>,
-    ) -> i16 {
-        if group_id.is_empty() {
-            return codes::INVALID_GROUP_ID;
+        partition_exists: impl Fn(&str, i32) -> bool,
+    ) -> Vec<i16> {
+        let mut results = vec![codes::NONE; offsets.len()];
+        let mut known = Vec::with_capacity(offsets.len());
+        for (i, (topic, partition, committed)) in offsets.into_iter().enumerate() {
+            if partition_exists(&topic, partition) {
+                known.push((i, topic, partition, committed));
+            } else {
+                results[i] = codes::UNKNOWN_TOPIC_OR_PARTITION;
+            }
         }
-        let allowed = match self.groups.lock().get(group_id) {
-            Some(group) => group.check_commit(member_id, generation),
-            None if generation < 0 => codes::NONE,
-            None => codes::UNKNOWN_MEMBER_ID,
-        };
+        if known.is_empty() {
+            return results;
+        }
+        let allowed = self.check_commit(group_id, claim);
         if allowed != codes::NONE {
-            return allowed;
+            for (i, ..) in known {
+                results[i] = allowed;
+            }
+            return results;
         }
-        if group_id.len() > u16::MAX as usize {
-            return codes::INVALID_GROUP_ID;
-        }
-        if offsets
-            .iter()
-            .any(|(_, _, c)| c.metadata.len() > MAX_METADATA_BYTES)
-        {
-            return codes::OFFSET_METADATA_TOO_LARGE;
-        }
-        if offsets
-            .iter()
-            .any(|(topic, _, _)| crate::validate_topic_name(topic).is_err())
-        {
-            return codes::INVALID_TOPIC;
-        }
-        let _ordered = self.writes.lock().await;
         let commit_time_ms = now_ms();
-        let stored: Vec<(String, i32, StoredOffset)> = offsets
-            .into_iter()
-            .map(|(topic, partition, c)| {
-                (
-                    topic,
-                    partition,
-                    StoredOffset {
-                        offset: c.offset,
-                        leader_epoch: c.leader_epoch,
-                        metadata: c.metadata,
-                        commit_time_ms,
-                    },
-                )
-            })
-            .collect();
+        let mut stored = Vec::with_capacity(known.len());
+        for (i, topic, partition, c) in known {
+            if c.metadata.len() > MAX_METADATA_BYTES {
+                results[i] = codes::OFFSET_METADATA_TOO_LARGE;
+            } else {
+                let value = StoredOffset {
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
+                    metadata: c.metadata,
+                    commit_time_ms,
+                };
+                stored.push((i, topic, partition, value));
+            }
+        }
+        if stored.is_empty() {
+            return results;
+        }
         let entries = stored
             .iter()
-            .map(|(topic, partition, value)| Entry::Offset {
+            .map(|(_, topic, partition, value)| Entry::Offset {
                 group: group_id.to_owned(),
                 topic: topic.clone(),
                 partition: *partition,
                 value: Some(value.clone()),
             })
             .collect();
+        let _ordered = self.writes.lock().await;
         if let Err(e) = self.persist(entries).await {
             tracing::warn!(target: "flyq::group", group = group_id, error = %e, "offset commit failed");
-            return codes::UNKNOWN_SERVER_ERROR;
+            for (i, ..) in stored {
+                results[i] = codes::UNKNOWN_SERVER_ERROR;
+            }
+            return results;
         }
         let mut all = self.offsets.lock();
         let map = all.entry(group_id.to_owned()).or_default();
-        for (topic, partition, value) in stored {
+        for (_, topic, partition, value) in stored {
             map.insert((topic, partition), value);
         }
-        codes::NONE
+        results
+    }
+
+    /// Whether `claim` may commit offsets for the group (one code for the whole commit).
+    fn check_commit(&self, group_id: &str, claim: MemberClaim<'_>) -> i16 {
+        // Group ids are stored with a u16 length.
+        if group_id.is_empty() || group_id.len() > u16::MAX as usize {
+            return codes::INVALID_GROUP_ID;
+        }
+        match self.groups.lock().get(group_id) {
+            Some(group) => group.check_commit(claim),
+            None if claim.generation < 0 => codes::NONE,
+            None => codes::UNKNOWN_MEMBER_ID,
+        }
     }
 
     /// OffsetFetch: the committed offsets of `wanted` (topic, partitions), or all of the

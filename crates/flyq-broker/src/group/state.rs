@@ -9,8 +9,15 @@
 //!
 //! Synchronous: the coordinator calls in under its lock, and answers waiting JoinGroup and
 //! SyncGroup requests through the oneshot senders stored with each member.
+//!
+//! Static members (KIP-345, `group.instance.id`) are mapped from their instance id to their
+//! current member id. A static member that rejoins with no member id replaces its previous
+//! incarnation (new member id, same assignment) without a rebalance when the group is stable;
+//! the replaced member id is then fenced: requests naming the instance with that id get
+//! FENCED_INSTANCE_ID. A static member that does not rejoin during a rebalance keeps its place
+//! until its session expires.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +30,7 @@ pub mod codes {
     pub const ILLEGAL_GENERATION: i16 = 22;
     pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
     pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const INVALID_SESSION_TIMEOUT: i16 = 26;
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
     pub const GROUP_ID_NOT_FOUND: i16 = 69;
@@ -32,7 +40,6 @@ pub mod codes {
     pub const INVALID_GROUP_ID: i16 = 24;
     pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
     pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-    pub const INVALID_TOPIC: i16 = 17;
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 }
 
@@ -80,6 +87,9 @@ pub struct JoinOutcome {
     pub member_id: String,
     /// (member id, group instance id, protocol metadata): for the leader only.
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// The leader keeps the current assignment instead of computing one (JoinGroup v9+: a
+    /// static leader that rejoined without a rebalance).
+    pub skip_assignment: bool,
 }
 
 /// The answer to a SyncGroup.
@@ -122,6 +132,19 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// The client understands MEMBER_ID_REQUIRED (JoinGroup v4+).
     pub requires_known_member_id: bool,
+    /// The client understands `skip_assignment` (JoinGroup v9+).
+    pub supports_skip_assignment: bool,
+}
+
+/// Who a Heartbeat, SyncGroup or OffsetCommit says it comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberClaim<'a> {
+    /// Member id (empty for commits from outside the group protocol).
+    pub member_id: &'a str,
+    /// Group instance id of a static member (Heartbeat/SyncGroup v3+, OffsetCommit v7+).
+    pub instance_id: Option<&'a str>,
+    /// The generation the sender holds (-1 for commits from outside the group protocol).
+    pub generation: i32,
 }
 
 /// A consumer group.
@@ -134,6 +157,9 @@ pub(crate) struct Group {
     pub protocol: Option<String>,
     pub leader: Option<String>,
     pub members: BTreeMap<String, Member>,
+    /// The current member id of each static member, by group instance id. Changed only by
+    /// [`Group::add_member`] and [`Group::remove_member`].
+    static_members: HashMap<String, String>,
     /// Ids handed out with MEMBER_ID_REQUIRED, not yet joined with.
     pending_ids: HashSet<String>,
     /// When the current rebalance stops waiting for members that have not rejoined.
@@ -145,8 +171,55 @@ pub(crate) struct Group {
 /// Most member ids a group hands out with MEMBER_ID_REQUIRED and holds until they are used.
 const MAX_PENDING_MEMBER_IDS: usize = 1000;
 
-fn new_member_id(client_id: &str) -> String {
-    format!("{client_id}-{}", uuid::Uuid::new_v4())
+/// A fresh member id: the group instance id of a static member, else the client id, then a
+/// UUID (Kafka's format).
+fn new_member_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
+}
+
+/// A JoinGroup answer carrying only an error.
+fn failed_join(request: &JoinRequest, error: i16) -> JoinOutcome {
+    JoinOutcome {
+        error,
+        member_id: request.member_id.clone(),
+        ..JoinOutcome::default()
+    }
+}
+
+impl Member {
+    /// A member as its first JoinGroup describes it, with no assignment yet.
+    fn joining(id: String, request: &JoinRequest, now: Instant) -> Self {
+        Self {
+            id,
+            instance_id: request.instance_id.clone(),
+            client_id: request.client_id.clone(),
+            client_host: request.client_host.clone(),
+            session_timeout: request.session_timeout,
+            rebalance_timeout: request.rebalance_timeout,
+            protocols: request.protocols.clone(),
+            assignment: Bytes::new(),
+            last_heartbeat: now,
+            join_waiter: None,
+            sync_waiter: None,
+        }
+    }
+
+    /// Answers the JoinGroup and SyncGroup this member waits on, if any, with `error`.
+    fn answer_waiting(&mut self, error: i16) {
+        if let Some(waiter) = self.join_waiter.take() {
+            let _ = waiter.send(JoinOutcome {
+                error,
+                member_id: self.id.clone(),
+                ..JoinOutcome::default()
+            });
+        }
+        if let Some(waiter) = self.sync_waiter.take() {
+            let _ = waiter.send(SyncOutcome {
+                error,
+                ..SyncOutcome::default()
+            });
+        }
+    }
 }
 
 impl Group {
@@ -164,6 +237,7 @@ impl Group {
             protocol: None,
             leader: None,
             members: BTreeMap::new(),
+            static_members: HashMap::new(),
             pending_ids: HashSet::new(),
             rebalance_deadline: None,
             initial_delay_until: None,
@@ -178,11 +252,6 @@ impl Group {
         now: Instant,
         initial_delay: Duration,
     ) -> Answer<JoinOutcome> {
-        let fail = |error| JoinOutcome {
-            error,
-            member_id: request.member_id.clone(),
-            ..JoinOutcome::default()
-        };
         if request.protocols.is_empty()
             || self
                 .protocol_type
@@ -190,22 +259,31 @@ impl Group {
                 .is_some_and(|t| *t != request.protocol_type && !self.members.is_empty())
             || (!self.members.is_empty() && !self.supports_any(&request.protocols))
         {
-            return Answer::Now(fail(codes::INCONSISTENT_GROUP_PROTOCOL));
+            return Answer::Now(failed_join(&request, codes::INCONSISTENT_GROUP_PROTOCOL));
         }
-        let mut member_id = request.member_id.clone();
-        if member_id.is_empty() {
-            // A static member rejoining takes back its id; a new one gets a fresh id.
-            let known = request
-                .instance_id
-                .as_ref()
-                .and_then(|instance| {
-                    self.members
-                        .values()
-                        .find(|m| m.instance_id.as_ref() == Some(instance))
-                })
-                .map(|m| m.id.clone());
-            member_id = known.unwrap_or_else(|| new_member_id(&request.client_id));
-            if request.requires_known_member_id && request.instance_id.is_none() {
+        if request.member_id.is_empty() {
+            return self.join_new_member(request, now, initial_delay);
+        }
+        // Ids handed out with MEMBER_ID_REQUIRED go to dynamic members only.
+        if request.instance_id.is_none() && self.pending_ids.remove(&request.member_id) {
+            let id = request.member_id.clone();
+            return self.await_join(id, request, now, initial_delay);
+        }
+        self.join_existing_member(request, now, initial_delay)
+    }
+
+    /// A JoinGroup with no member id: a dynamic member gets an id (and, from v4, is asked to
+    /// join again with it); a static member gets a fresh id and, if its instance is known,
+    /// replaces its previous incarnation.
+    fn join_new_member(
+        &mut self,
+        request: JoinRequest,
+        now: Instant,
+        initial_delay: Duration,
+    ) -> Answer<JoinOutcome> {
+        let Some(instance) = request.instance_id.clone() else {
+            let member_id = new_member_id(&request.client_id);
+            if request.requires_known_member_id {
                 // KIP-394: hand out the id and have the client join again with it.
                 // Bounded: ids that are never used must not pile up.
                 if self.pending_ids.len() >= MAX_PENDING_MEMBER_IDS {
@@ -218,62 +296,117 @@ impl Group {
                     ..JoinOutcome::default()
                 });
             }
-        } else if !self.members.contains_key(&member_id) && !self.pending_ids.remove(&member_id) {
-            // A static member that lost its id (e.g. after a coordinator restart) may rejoin
-            // with a new one; anything else is unknown.
-            if request.instance_id.is_none() {
-                return Answer::Now(fail(codes::UNKNOWN_MEMBER_ID));
+            return self.await_join(member_id, request, now, initial_delay);
+        };
+        let member_id = new_member_id(&instance);
+        match self.static_members.get(&instance).cloned() {
+            Some(previous) => {
+                self.replace_static_member(&previous, member_id, request, now, initial_delay)
             }
+            None => self.await_join(member_id, request, now, initial_delay),
         }
-        // A static member's new incarnation fences the old one.
-        if let Some(instance) = &request.instance_id {
-            let old: Vec<String> = self
-                .members
-                .values()
-                .filter(|m| m.instance_id.as_ref() == Some(instance) && m.id != member_id)
-                .map(|m| m.id.clone())
-                .collect();
-            for id in old {
-                if let Some(mut stale) = self.members.remove(&id) {
-                    if let Some(waiter) = stale.join_waiter.take() {
-                        let _ = waiter.send(JoinOutcome {
-                            error: codes::FENCED_INSTANCE_ID,
-                            member_id: id.clone(),
-                            ..JoinOutcome::default()
-                        });
-                    }
-                    if self.leader.as_deref() == Some(id.as_str()) {
-                        self.leader = None;
-                    }
-                }
+    }
+
+    /// A JoinGroup from a member the group knows (Kafka's rules): during a rebalance it joins
+    /// it; otherwise a member whose protocols are unchanged gets the current generation back
+    /// (no rebalance), unless it is the leader of a stable group, whose rejoin asks for one.
+    fn join_existing_member(
+        &mut self,
+        request: JoinRequest,
+        now: Instant,
+        initial_delay: Duration,
+    ) -> Answer<JoinOutcome> {
+        let member_id = request.member_id.clone();
+        if let Err(error) = self.validate_member(&member_id, request.instance_id.as_deref()) {
+            return Answer::Now(failed_join(&request, error));
+        }
+        let unchanged = self
+            .members
+            .get(&member_id)
+            .is_some_and(|m| m.protocols == request.protocols);
+        let is_leader = self.leader.as_deref() == Some(member_id.as_str());
+        match self.state {
+            GroupState::CompletingRebalance if unchanged => {
+                Answer::Now(self.current_generation(&member_id, is_leader))
             }
+            GroupState::Stable if unchanged && !is_leader => {
+                Answer::Now(self.current_generation(&member_id, false))
+            }
+            GroupState::PreparingRebalance
+            | GroupState::CompletingRebalance
+            | GroupState::Stable => self.await_join(member_id, request, now, initial_delay),
+            // A group with members is never Empty.
+            GroupState::Empty => Answer::Now(failed_join(&request, codes::UNKNOWN_MEMBER_ID)),
+        }
+    }
+
+    /// A static member rejoining with no member id: `new_id` takes the place of `previous`
+    /// (whose waiting requests are fenced), with its assignment and, if it led, the
+    /// leadership. In a stable group whose protocol this does not change, nobody rebalances:
+    /// the member gets the current generation back at once.
+    fn replace_static_member(
+        &mut self,
+        previous: &str,
+        new_id: String,
+        request: JoinRequest,
+        now: Instant,
+        initial_delay: Duration,
+    ) -> Answer<JoinOutcome> {
+        let leader_before = self.leader.clone();
+        let mut replacement = Member::joining(new_id.clone(), &request, now);
+        if let Some(mut old) = self.remove_member(previous) {
+            old.answer_waiting(codes::FENCED_INSTANCE_ID);
+            replacement.assignment = old.assignment;
+        }
+        self.add_member(replacement);
+        if leader_before.as_deref() == Some(previous) {
+            self.leader = Some(new_id.clone());
+        }
+        if self.state != GroupState::Stable || self.choose_protocol() != self.protocol {
+            // During a rebalance the new id simply joins it. After the join phase the leader
+            // may already be assigning to the old id, so a new rebalance starts.
+            return self.await_join(new_id, request, now, initial_delay);
+        }
+        let mut outcome = self.current_generation(&new_id, false);
+        if request.supports_skip_assignment {
+            // The leader learns the members again but keeps the current assignment.
+            if self.leader.as_deref() == Some(new_id.as_str()) {
+                outcome.members = self.member_list();
+                outcome.skip_assignment = true;
+            }
+        } else {
+            // Older clients would recompute the assignment if told they lead: name the
+            // leader as it was, so that this member simply syncs as a follower.
+            outcome.leader = leader_before.unwrap_or_default();
+        }
+        tracing::info!(target: "flyq::group", group = %self.id, old = previous, new = %new_id, "static member rejoined without a rebalance");
+        Answer::Now(outcome)
+    }
+
+    /// Makes `member_id` (new or known) wait for the rebalance with this request's protocols
+    /// and timeouts, starting one unless it is already under way.
+    fn await_join(
+        &mut self,
+        member_id: String,
+        request: JoinRequest,
+        now: Instant,
+        initial_delay: Duration,
+    ) -> Answer<JoinOutcome> {
+        if !self.members.contains_key(&member_id) {
+            self.add_member(Member::joining(member_id.clone(), &request, now));
         }
         let (tx, rx) = oneshot::channel();
-        let member = self
-            .members
-            .entry(member_id.clone())
-            .or_insert_with(|| Member {
-                id: member_id.clone(),
-                instance_id: request.instance_id.clone(),
-                client_id: request.client_id.clone(),
-                client_host: request.client_host.clone(),
-                session_timeout: request.session_timeout,
-                rebalance_timeout: request.rebalance_timeout,
-                protocols: Vec::new(),
-                assignment: Bytes::new(),
-                last_heartbeat: now,
-                join_waiter: None,
-                sync_waiter: None,
-            });
-        member.protocols = request.protocols;
-        member.session_timeout = request.session_timeout;
-        member.rebalance_timeout = request.rebalance_timeout;
-        member.last_heartbeat = now;
-        if let Some(previous) = member.join_waiter.replace(tx) {
-            let _ = previous.send(JoinOutcome {
-                error: codes::UNKNOWN_MEMBER_ID,
-                ..JoinOutcome::default()
-            });
+        if let Some(member) = self.members.get_mut(&member_id) {
+            member.protocols = request.protocols;
+            member.session_timeout = request.session_timeout;
+            member.rebalance_timeout = request.rebalance_timeout;
+            member.last_heartbeat = now;
+            if let Some(previous) = member.join_waiter.replace(tx) {
+                let _ = previous.send(JoinOutcome {
+                    error: codes::UNKNOWN_MEMBER_ID,
+                    ..JoinOutcome::default()
+                });
+            }
         }
         self.protocol_type = Some(request.protocol_type);
         if self.state != GroupState::PreparingRebalance {
@@ -281,6 +414,78 @@ impl Group {
         }
         self.maybe_complete_join(now);
         Answer::Later(rx)
+    }
+
+    /// The JoinGroup answer for the generation in force; the member list if `with_members`.
+    fn current_generation(&self, member_id: &str, with_members: bool) -> JoinOutcome {
+        JoinOutcome {
+            error: codes::NONE,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            protocol_name: self.protocol.clone().unwrap_or_default(),
+            leader: self.leader.clone().unwrap_or_default(),
+            member_id: member_id.to_owned(),
+            members: if with_members {
+                self.member_list()
+            } else {
+                Vec::new()
+            },
+            skip_assignment: false,
+        }
+    }
+
+    /// Every member with its metadata for the chosen protocol, as the leader receives them.
+    fn member_list(&self) -> Vec<(String, Option<String>, Bytes)> {
+        let protocol = self.protocol.as_deref().unwrap_or_default();
+        self.members
+            .values()
+            .map(|m| {
+                let metadata = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| n == protocol)
+                    .map(|(_, md)| md.clone())
+                    .unwrap_or_default();
+                (m.id.clone(), m.instance_id.clone(), metadata)
+            })
+            .collect()
+    }
+
+    /// Adds a member, mapping its instance id if it is static.
+    fn add_member(&mut self, member: Member) {
+        if let Some(instance) = &member.instance_id {
+            self.static_members
+                .insert(instance.clone(), member.id.clone());
+        }
+        self.members.insert(member.id.clone(), member);
+    }
+
+    /// Removes a member, and its instance id's mapping if it is static.
+    fn remove_member(&mut self, member_id: &str) -> Option<Member> {
+        let member = self.members.remove(member_id)?;
+        if let Some(instance) = &member.instance_id
+            && self.static_members.get(instance).map(String::as_str) == Some(member_id)
+        {
+            self.static_members.remove(instance);
+        }
+        Some(member)
+    }
+
+    /// Kafka's member check: a request that names a group instance id must carry the member id
+    /// the instance maps to now (an older incarnation is fenced); the member must exist.
+    fn validate_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+        if let Some(instance) = instance_id {
+            match self.static_members.get(instance) {
+                None => return Err(codes::UNKNOWN_MEMBER_ID),
+                Some(current) if current != member_id => return Err(codes::FENCED_INSTANCE_ID),
+                Some(_) => {}
+            }
+        }
+        if self.members.contains_key(member_id) {
+            Ok(())
+        } else {
+            Err(codes::UNKNOWN_MEMBER_ID)
+        }
     }
 
     fn supports_any(&self, protocols: &[(String, Bytes)]) -> bool {
@@ -302,12 +507,7 @@ impl Group {
                 });
             }
         }
-        let timeout = self
-            .members
-            .values()
-            .map(|m| m.rebalance_timeout)
-            .max()
-            .unwrap_or_default();
+        let timeout = self.largest_rebalance_timeout();
         self.initial_delay_until =
             (self.state == GroupState::Empty).then(|| now + initial_delay.min(timeout));
         self.rebalance_deadline = Some(now + timeout);
@@ -315,8 +515,8 @@ impl Group {
     }
 
     /// Completes the join phase once every member has rejoined (and an empty group's initial
-    /// delay is over), or once the rebalance deadline passed (members that did not rejoin are
-    /// removed).
+    /// delay is over), or once the rebalance deadline passed: dynamic members that did not
+    /// rejoin are removed, static ones keep their place (KIP-345) until their session expires.
     pub fn maybe_complete_join(&mut self, now: Instant) {
         if self.state != GroupState::PreparingRebalance {
             return;
@@ -329,35 +529,43 @@ impl Group {
         if !(expired || (all_joined && !delayed)) {
             return;
         }
-        self.members.retain(|_, m| m.join_waiter.is_some());
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none() && m.instance_id.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in gone {
+            self.remove_member(&id);
+        }
         if self.members.is_empty() {
             self.become_empty();
             return;
         }
+        let joined = |m: &Member| m.join_waiter.is_some();
+        if !self.members.values().any(joined) {
+            // Only absent static members are left: give them another rebalance timeout to
+            // rejoin (their sessions expire meanwhile if they are gone).
+            self.rebalance_deadline = Some(now + self.largest_rebalance_timeout());
+            return;
+        }
         self.generation += 1;
         self.protocol = self.choose_protocol();
-        if self
+        if !self
             .leader
             .as_ref()
-            .is_none_or(|l| !self.members.contains_key(l))
+            .and_then(|l| self.members.get(l))
+            .is_some_and(joined)
         {
-            self.leader = self.members.keys().next().cloned();
+            self.leader = self
+                .members
+                .values()
+                .find(|m| joined(m))
+                .map(|m| m.id.clone());
         }
-        let protocol = self.protocol.clone().unwrap_or_default();
         let leader = self.leader.clone().unwrap_or_default();
-        let everyone: Vec<(String, Option<String>, Bytes)> = self
-            .members
-            .values()
-            .map(|m| {
-                let metadata = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| *n == protocol)
-                    .map(|(_, md)| md.clone())
-                    .unwrap_or_default();
-                (m.id.clone(), m.instance_id.clone(), metadata)
-            })
-            .collect();
+        let everyone = self.member_list();
+        let answer = self.current_generation(&leader, false);
         for member in self.members.values_mut() {
             member.assignment = Bytes::new();
             member.last_heartbeat = now;
@@ -368,19 +576,23 @@ impl Group {
                     Vec::new()
                 };
                 let _ = waiter.send(JoinOutcome {
-                    error: codes::NONE,
-                    generation: self.generation,
-                    protocol_type: self.protocol_type.clone().unwrap_or_default(),
-                    protocol_name: protocol.clone(),
-                    leader: leader.clone(),
                     member_id: member.id.clone(),
                     members,
+                    ..answer.clone()
                 });
             }
         }
         self.rebalance_deadline = None;
         self.initial_delay_until = None;
         self.state = GroupState::CompletingRebalance;
+    }
+
+    fn largest_rebalance_timeout(&self) -> Duration {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default()
     }
 
     /// Kafka's vote: each member votes for its most preferred protocol among those every member
@@ -423,11 +635,10 @@ impl Group {
         self.initial_delay_until = None;
     }
 
-    fn check_member(&self, member_id: &str, generation: i32) -> Result<(), i16> {
-        if !self.members.contains_key(member_id) {
-            return Err(codes::UNKNOWN_MEMBER_ID);
-        }
-        if generation != self.generation {
+    /// The member exists (and is not a fenced incarnation) and holds the current generation.
+    fn check_member(&self, claim: MemberClaim<'_>) -> Result<(), i16> {
+        self.validate_member(claim.member_id, claim.instance_id)?;
+        if claim.generation != self.generation {
             return Err(codes::ILLEGAL_GENERATION);
         }
         Ok(())
@@ -436,17 +647,17 @@ impl Group {
     /// Handles a SyncGroup: the leader's assignments complete the rebalance.
     pub fn sync(
         &mut self,
-        member_id: &str,
-        generation: i32,
+        claim: MemberClaim<'_>,
         assignments: Vec<(String, Bytes)>,
     ) -> Answer<SyncOutcome> {
+        let member_id = claim.member_id;
         let outcome = |error, assignment| SyncOutcome {
             error,
             protocol_type: self.protocol_type.clone().unwrap_or_default(),
             protocol_name: self.protocol.clone().unwrap_or_default(),
             assignment,
         };
-        if let Err(error) = self.check_member(member_id, generation) {
+        if let Err(error) = self.check_member(claim) {
             return Answer::Now(outcome(error, Bytes::new()));
         }
         match self.state {
@@ -495,15 +706,15 @@ impl Group {
     }
 
     /// Handles a Heartbeat.
-    pub fn heartbeat(&mut self, member_id: &str, generation: i32, now: Instant) -> i16 {
-        if let Err(error) = self.check_member(member_id, generation) {
+    pub fn heartbeat(&mut self, claim: MemberClaim<'_>, now: Instant) -> i16 {
+        if let Err(error) = self.check_member(claim) {
             // During a rebalance an old generation means "rejoin".
             if error == codes::ILLEGAL_GENERATION && self.state == GroupState::PreparingRebalance {
                 return codes::REBALANCE_IN_PROGRESS;
             }
             return error;
         }
-        if let Some(member) = self.members.get_mut(member_id) {
+        if let Some(member) = self.members.get_mut(claim.member_id) {
             member.last_heartbeat = now;
         }
         match self.state {
@@ -512,17 +723,19 @@ impl Group {
         }
     }
 
-    /// Whether a member (with this generation) may commit offsets. Generation -1 with no member
-    /// is a commit from outside the group protocol, allowed while the group is empty.
-    pub fn check_commit(&self, member_id: &str, generation: i32) -> i16 {
-        if generation < 0 && member_id.is_empty() {
+    /// Whether a member (with this generation) may commit offsets. Generation -1 with neither
+    /// member id nor instance id is a commit from outside the group protocol (an admin's
+    /// AlterConsumerGroupOffsets, a consumer with manual assignment), allowed while the group
+    /// is empty.
+    pub fn check_commit(&self, claim: MemberClaim<'_>) -> i16 {
+        if claim.generation < 0 && claim.member_id.is_empty() && claim.instance_id.is_none() {
             return if self.members.is_empty() {
                 codes::NONE
             } else {
                 codes::UNKNOWN_MEMBER_ID
             };
         }
-        match self.check_member(member_id, generation) {
+        match self.check_member(claim) {
             Err(error) => error,
             // Kafka's rule: members may still commit the generation they hold while others
             // rejoin (eager consumers commit in their revocation callback); between the join
@@ -537,34 +750,42 @@ impl Group {
         let mut results = Vec::with_capacity(leaving.len());
         let mut removed = false;
         for (member_id, instance_id) in leaving {
-            let id = if member_id.is_empty() {
-                instance_id.as_ref().and_then(|i| {
-                    self.members
-                        .values()
-                        .find(|m| m.instance_id.as_ref() == Some(i))
-                        .map(|m| m.id.clone())
-                })
-            } else {
-                Some(member_id.clone())
-            };
-            match id.and_then(|id| self.members.remove(&id)) {
-                Some(mut member) => {
-                    if let Some(waiter) = member.join_waiter.take() {
-                        let _ = waiter.send(JoinOutcome {
-                            error: codes::UNKNOWN_MEMBER_ID,
-                            ..JoinOutcome::default()
-                        });
-                    }
+            match self.leave_one(member_id, instance_id.as_deref()) {
+                Ok(Some(mut member)) => {
+                    tracing::info!(target: "flyq::group", group = %self.id, member = %member.id, "member left");
+                    member.answer_waiting(codes::UNKNOWN_MEMBER_ID);
                     removed = true;
                     results.push(codes::NONE);
                 }
-                None => results.push(codes::UNKNOWN_MEMBER_ID),
+                Ok(None) => results.push(codes::NONE),
+                Err(error) => results.push(error),
             }
         }
         if removed {
             self.after_members_left(now);
         }
         results
+    }
+
+    /// Removes one leaving member: named by member id (checked against its instance id if one
+    /// is given), or, with an empty member id, by the instance id of a static member alone (an
+    /// administrator removing it). `None` when the id was only handed out by MEMBER_ID_REQUIRED.
+    fn leave_one(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<Option<Member>, i16> {
+        let id = if member_id.is_empty() {
+            instance_id
+                .and_then(|i| self.static_members.get(i).cloned())
+                .ok_or(codes::UNKNOWN_MEMBER_ID)?
+        } else if instance_id.is_none() && self.pending_ids.remove(member_id) {
+            return Ok(None);
+        } else {
+            self.validate_member(member_id, instance_id)?;
+            member_id.to_owned()
+        };
+        Ok(self.remove_member(&id))
     }
 
     fn after_members_left(&mut self, now: Instant) {
@@ -593,14 +814,9 @@ impl Group {
             .map(|m| m.id.clone())
             .collect();
         for id in &expired {
-            if let Some(mut member) = self.members.remove(id) {
-                tracing::info!(target: "flyq::group", group = %self.id, member = %id, "member session expired");
-                if let Some(waiter) = member.sync_waiter.take() {
-                    let _ = waiter.send(SyncOutcome {
-                        error: codes::UNKNOWN_MEMBER_ID,
-                        ..SyncOutcome::default()
-                    });
-                }
+            if let Some(mut member) = self.remove_member(id) {
+                tracing::info!(target: "flyq::group", group = %self.id, member = %id, instance = ?member.instance_id, "member session expired");
+                member.answer_waiting(codes::UNKNOWN_MEMBER_ID);
             }
         }
         let before = (self.state, self.generation);
@@ -630,7 +846,55 @@ mod tests {
                 .map(|p| (p.to_string(), Bytes::from_static(b"md")))
                 .collect(),
             requires_known_member_id: true,
+            supports_skip_assignment: false,
         }
+    }
+
+    fn claim(member_id: &str, generation: i32) -> MemberClaim<'_> {
+        MemberClaim {
+            member_id,
+            instance_id: None,
+            generation,
+        }
+    }
+
+    fn static_request(member_id: &str, instance: &str) -> JoinRequest {
+        JoinRequest {
+            instance_id: Some(instance.into()),
+            ..join_request(member_id, &["range"])
+        }
+    }
+
+    fn static_claim<'a>(member_id: &'a str, instance: &'a str, generation: i32) -> MemberClaim<'a> {
+        MemberClaim {
+            instance_id: Some(instance),
+            ..claim(member_id, generation)
+        }
+    }
+
+    /// A stable group of two static members at generation 2: instance "ia" leads and is
+    /// assigned "A", instance "ib" is assigned "B". Returns their member ids.
+    fn stable_static_pair(group: &mut Group, now: Instant) -> (String, String) {
+        let first = group.join(static_request("", "ia"), now, Duration::ZERO);
+        let a = first.later().try_recv().unwrap().member_id;
+        let mut b_join = group
+            .join(static_request("", "ib"), now, Duration::ZERO)
+            .later();
+        let mut a_join = group
+            .join(static_request(&a, "ia"), now, Duration::ZERO)
+            .later();
+        let (a_out, b_out) = (a_join.try_recv().unwrap(), b_join.try_recv().unwrap());
+        assert_eq!((a_out.generation, a_out.leader.as_str()), (2, a.as_str()));
+        let b = b_out.member_id;
+        let _b_sync = group.sync(static_claim(&b, "ib", 2), vec![]).later();
+        let assignments = vec![
+            (a.clone(), Bytes::from_static(b"A")),
+            (b.clone(), Bytes::from_static(b"B")),
+        ];
+        let mut a_sync = group.sync(static_claim(&a, "ia", 2), assignments).later();
+        assert_eq!(a_sync.try_recv().unwrap().assignment, "A");
+        assert_eq!(group.state, GroupState::Stable);
+        (a, b)
     }
 
     fn join(
@@ -684,7 +948,10 @@ mod tests {
         let b = new_member(&mut group, now);
         let mut b_join = join(&mut group, &b, &["roundrobin", "range"], now).later();
         assert_eq!(group.state, GroupState::PreparingRebalance);
-        assert_eq!(group.heartbeat(&a, 1, now), codes::REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            group.heartbeat(claim(&a, 1), now),
+            codes::REBALANCE_IN_PROGRESS
+        );
         let mut a_join = join(&mut group, &a, &["range", "roundrobin"], now).later();
         let (a_out, b_out) = (a_join.try_recv().unwrap(), b_join.try_recv().unwrap());
         assert_eq!((a_out.generation, b_out.generation), (2, 2));
@@ -698,7 +965,7 @@ mod tests {
         } else {
             (&b, &a)
         };
-        let mut follower_sync = group.sync(follower, 2, vec![]).later();
+        let mut follower_sync = group.sync(claim(follower, 2), vec![]).later();
         assert!(
             follower_sync.try_recv().is_err(),
             "the follower waits for the leader"
@@ -707,17 +974,20 @@ mod tests {
             (a.clone(), Bytes::from_static(b"A")),
             (b.clone(), Bytes::from_static(b"B")),
         ];
-        let mut leader_sync = group.sync(leader, 2, assignments).later();
+        let mut leader_sync = group.sync(claim(leader, 2), assignments).later();
         let (l, f) = (
             leader_sync.try_recv().unwrap(),
             follower_sync.try_recv().unwrap(),
         );
         assert_eq!(group.state, GroupState::Stable);
         assert_eq!(l.assignment.len() + f.assignment.len(), 2);
-        assert_eq!(group.heartbeat(&a, 2, now), codes::NONE);
-        assert_eq!(group.heartbeat(&a, 1, now), codes::ILLEGAL_GENERATION);
+        assert_eq!(group.heartbeat(claim(&a, 2), now), codes::NONE);
         assert_eq!(
-            group.heartbeat("stranger", 2, now),
+            group.heartbeat(claim(&a, 1), now),
+            codes::ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            group.heartbeat(claim("stranger", 2), now),
             codes::UNKNOWN_MEMBER_ID
         );
     }
@@ -766,5 +1036,140 @@ mod tests {
         assert!(join.try_recv().is_err());
         group.tick(now + Duration::from_millis(301));
         assert_eq!(join.try_recv().unwrap().generation, 1);
+    }
+
+    #[test]
+    fn a_restarted_static_member_takes_its_place_back_without_a_rebalance_and_fences_the_old_id() {
+        let now = Instant::now();
+        let mut group = Group::new("g".into(), 0, None);
+        let (a, b) = stable_static_pair(&mut group, now);
+
+        let restarted = group
+            .join(static_request("", "ia"), now, Duration::ZERO)
+            .now();
+        let new_a = restarted.member_id.clone();
+        assert_eq!(restarted.error, codes::NONE);
+        assert_ne!(new_a, a, "a fresh member id");
+        // Before JoinGroup v9 the leader is named as it was, so the client syncs as a follower.
+        assert_eq!(
+            (
+                restarted.generation,
+                restarted.leader.as_str(),
+                restarted.members.len(),
+                restarted.skip_assignment
+            ),
+            (2, a.as_str(), 0, false)
+        );
+        assert_eq!((group.state, group.generation), (GroupState::Stable, 2));
+        assert_eq!(
+            group.heartbeat(static_claim(&b, "ib", 2), now),
+            codes::NONE,
+            "the other member is not asked to rebalance"
+        );
+        let synced = group.sync(static_claim(&new_a, "ia", 2), vec![]).now();
+        assert_eq!(
+            (synced.error, &synced.assignment[..]),
+            (codes::NONE, &b"A"[..])
+        );
+
+        // Every request of the old incarnation that names the instance is fenced.
+        let fenced = codes::FENCED_INSTANCE_ID;
+        assert_eq!(group.heartbeat(static_claim(&a, "ia", 2), now), fenced);
+        assert_eq!(
+            group.sync(static_claim(&a, "ia", 2), vec![]).now().error,
+            fenced
+        );
+        assert_eq!(group.check_commit(static_claim(&a, "ia", 2)), fenced);
+        let rejoin = group.join(static_request(&a, "ia"), now, Duration::ZERO);
+        assert_eq!(rejoin.now().error, fenced);
+        assert_eq!(
+            group.leave(&[(a.clone(), Some("ia".into()))], now),
+            [fenced]
+        );
+        assert_eq!(group.heartbeat(claim(&a, 2), now), codes::UNKNOWN_MEMBER_ID);
+        // A follower rejoining with unchanged protocols gets the current generation back.
+        let b_rejoin = group
+            .join(static_request(&b, "ib"), now, Duration::ZERO)
+            .now();
+        assert_eq!((b_rejoin.error, b_rejoin.generation), (codes::NONE, 2));
+        assert_eq!((group.state, group.generation), (GroupState::Stable, 2));
+
+        // From v9 the rejoining leader learns the members but keeps the assignment.
+        let v9 = JoinRequest {
+            supports_skip_assignment: true,
+            ..static_request("", "ia")
+        };
+        let leader = group.join(v9, now, Duration::ZERO).now();
+        assert_eq!(leader.leader, leader.member_id);
+        assert_eq!((leader.members.len(), leader.skip_assignment), (2, true));
+        assert_eq!((group.state, group.generation), (GroupState::Stable, 2));
+    }
+
+    #[test]
+    fn a_static_member_that_misses_a_rebalance_stays_until_its_session_expires() {
+        let start = Instant::now();
+        let mut group = Group::new("g".into(), 0, None);
+        let (a, b) = stable_static_pair(&mut group, start);
+        let c = new_member(&mut group, start);
+        let mut c_join = join(&mut group, &c, &["range"], start).later();
+        let mut b_join = group
+            .join(static_request(&b, "ib"), start, Duration::ZERO)
+            .later();
+        // a heartbeats but does not rejoin before the rebalance timeout (10 s).
+        let later = start + Duration::from_secs(9);
+        assert_eq!(
+            group.heartbeat(static_claim(&a, "ia", 2), later),
+            codes::REBALANCE_IN_PROGRESS
+        );
+        let deadline = start + Duration::from_secs(10);
+        group.tick(deadline);
+        let (b_out, c_out) = (b_join.try_recv().unwrap(), c_join.try_recv().unwrap());
+        assert_eq!(
+            (b_out.generation, group.state),
+            (3, GroupState::CompletingRebalance)
+        );
+        assert!(
+            group.members.contains_key(&a),
+            "the static member was dropped"
+        );
+        let leader = if b_out.leader == b { &b_out } else { &c_out };
+        assert_eq!(
+            leader.members.len(),
+            3,
+            "the leader assigns to the absent member too"
+        );
+        assert_ne!(b_out.leader, a, "an absent member cannot lead");
+
+        // Its session runs out while the others heartbeat: it is removed and they rebalance.
+        let alive = deadline + Duration::from_secs(6);
+        assert_eq!(
+            group.heartbeat(static_claim(&b, "ib", 3), alive),
+            codes::NONE
+        );
+        assert_eq!(group.heartbeat(claim(&c, 3), alive), codes::NONE);
+        assert!(group.tick(deadline + Duration::from_secs(11)));
+        assert!(!group.members.contains_key(&a));
+        assert_eq!(group.state, GroupState::PreparingRebalance);
+    }
+
+    #[test]
+    fn leave_group_by_instance_id_removes_that_static_member() {
+        let now = Instant::now();
+        let mut group = Group::new("g".into(), 0, None);
+        let (_a, b) = stable_static_pair(&mut group, now);
+        let leaving = [
+            (String::new(), Some("ib".to_owned())),
+            (String::new(), Some("nobody".to_owned())),
+        ];
+        assert_eq!(
+            group.leave(&leaving, now),
+            [codes::NONE, codes::UNKNOWN_MEMBER_ID]
+        );
+        assert!(!group.members.contains_key(&b));
+        assert_eq!(group.state, GroupState::PreparingRebalance);
+        assert_eq!(
+            group.heartbeat(static_claim(&b, "ib", 2), now),
+            codes::UNKNOWN_MEMBER_ID
+        );
     }
 }

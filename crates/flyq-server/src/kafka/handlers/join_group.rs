@@ -36,6 +36,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
             .map(|p| (p.name.as_str().to_owned(), p.metadata.clone()))
             .collect(),
         requires_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
     };
     let outcome = request
         .context
@@ -70,6 +71,9 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         .with_members(members);
     if version >= 7 {
         response = response.with_protocol_type(Some(str_bytes(outcome.protocol_type)));
+    }
+    if version >= 9 {
+        response = response.with_skip_assignment(outcome.skip_assignment);
     }
     request.respond(&response)
 }

@@ -1,7 +1,8 @@
-//! OffsetCommit (8): stores a group's consumed positions durably.
+//! OffsetCommit (8): stores a group's consumed positions durably, with a code per partition
+//! (UNKNOWN_TOPIC_OR_PARTITION for partitions that do not exist, as Kafka answers).
 
 use bytes::Bytes;
-use flyq_broker::group::CommittedOffset;
+use flyq_broker::group::{CommittedOffset, MemberClaim, codes};
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -29,17 +30,19 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
             })
         })
         .collect();
-    let code = request
-        .context
-        .broker
+    let claim = MemberClaim {
+        member_id: req.member_id.as_str(),
+        instance_id: req.group_instance_id.as_ref().map(|i| i.as_str()),
+        generation: req.generation_id_or_member_epoch,
+    };
+    let broker = &request.context.broker;
+    let partition_exists = |topic: &str, partition| broker.partition(topic, partition).is_ok();
+    let results = broker
         .groups()
-        .commit(
-            req.group_id.as_str(),
-            req.member_id.as_str(),
-            req.generation_id_or_member_epoch,
-            offsets,
-        )
+        .commit(req.group_id.as_str(), claim, offsets, partition_exists)
         .await;
+    // One code per partition, in request order.
+    let mut results = results.into_iter();
     let topics = req
         .topics
         .into_iter()
@@ -50,7 +53,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 .map(|p| {
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(code)
+                        .with_error_code(results.next().unwrap_or(codes::UNKNOWN_SERVER_ERROR))
                 })
                 .collect();
             OffsetCommitResponseTopic::default()

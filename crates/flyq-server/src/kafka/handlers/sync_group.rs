@@ -1,6 +1,7 @@
 //! SyncGroup (14): the leader hands out assignments; every member gets its own.
 
 use bytes::Bytes;
+use flyq_broker::group::MemberClaim;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::{Close, Request, str_bytes};
@@ -18,8 +19,11 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         .groups()
         .sync(
             req.group_id.as_str(),
-            req.member_id.as_str(),
-            req.generation_id,
+            MemberClaim {
+                member_id: req.member_id.as_str(),
+                instance_id: req.group_instance_id.as_ref().map(|i| i.as_str()),
+                generation: req.generation_id,
+            },
             assignments,
         )
         .await;
