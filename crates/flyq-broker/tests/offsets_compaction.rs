@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use flyq_broker::group::{CommittedOffset, MemberClaim};
-use flyq_broker::{Broker, BrokerConfig, CONSUMER_OFFSETS_TOPIC, TopicConfigs};
+use flyq_broker::{Broker, BrokerConfig, CONSUMER_OFFSETS_TOPIC, Placement, TopicConfigs};
 
 fn open(dir: &std::path::Path) -> Arc<Broker> {
     let mut config = BrokerConfig::new(dir);
@@ -52,7 +52,8 @@ async fn compaction_keeps_live_offsets_and_drops_history() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
     broker
-        .create_topic("orders", 3, TopicConfigs::new())
+        .create_topic("orders", Placement::Count(3), TopicConfigs::new())
+        .await
         .unwrap();
     for offset in 0..100 {
         for partition in 0..3 {
