@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use flyq_broker::group::{CommittedOffset, MemberClaim};
+use flyq_broker::group::{CommittedOffset, GroupCode, MemberClaim};
 use flyq_broker::{Broker, BrokerConfig, CONSUMER_OFFSETS_TOPIC, Placement, TopicConfigs};
 
 fn open(dir: &std::path::Path) -> Arc<Broker> {
@@ -33,7 +33,7 @@ async fn commit(broker: &Broker, group: &str, partition: i32, offset: i64) {
             |topic, partition| broker.partition(topic, partition).is_ok(),
         )
         .await;
-    assert_eq!(codes, [0]);
+    assert_eq!(codes, [GroupCode::Ok]);
 }
 
 fn committed(broker: &Broker, group: &str) -> Vec<(i32, i64, String)> {
@@ -61,7 +61,7 @@ async fn compaction_keeps_live_offsets_and_drops_history() {
         }
     }
     commit(&broker, "gone", 0, 7).await;
-    assert_eq!(broker.groups().delete("gone").await, 0);
+    assert_eq!(broker.groups().delete("gone").await, GroupCode::Ok);
     let log = &broker.partition(CONSUMER_OFFSETS_TOPIC, 0).unwrap().log;
     assert_eq!(log.log_end_offset(), 302);
     assert!(broker.groups().needs_compaction());

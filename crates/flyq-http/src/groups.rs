@@ -385,7 +385,7 @@ pub(crate) async fn reset_offsets(
             Some(code) => {
                 return Err(ApiError::internal(
                     "committing reset offsets",
-                    &format!("group coordinator error code {code}"),
+                    &format!("group coordinator answered {code:?}"),
                 ));
             }
         }
@@ -420,7 +420,7 @@ pub(crate) async fn delete(
         )),
         code => Err(ApiError::internal(
             "deleting a group",
-            &format!("group coordinator error code {code}"),
+            &format!("group coordinator answered {code:?}"),
         )),
     }
 }

@@ -28,7 +28,7 @@ use crate::error::{BrokerError, Result};
 use crate::partition::Partition;
 use records::{CommittedOffset as StoredOffset, Entry};
 use state::{Answer, Group};
-pub use state::{GroupState, JoinOutcome, JoinRequest, MemberClaim, SyncOutcome, codes};
+pub use state::{GroupCode, GroupState, JoinOutcome, JoinRequest, MemberClaim, SyncOutcome, codes};
 
 /// A committed offset as OffsetFetch returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,7 +419,7 @@ impl GroupCoordinator {
     }
 
     /// Heartbeat.
-    pub fn heartbeat(&self, group_id: &str, claim: MemberClaim<'_>) -> i16 {
+    pub fn heartbeat(&self, group_id: &str, claim: MemberClaim<'_>) -> GroupCode {
         match self.groups.lock().get_mut(group_id) {
             None => codes::UNKNOWN_MEMBER_ID,
             Some(group) => group.heartbeat(claim, Instant::now()),
@@ -431,7 +431,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         members: &[(String, Option<String>)],
-    ) -> Result<Vec<i16>, i16> {
+    ) -> Result<Vec<GroupCode>, GroupCode> {
         match self.groups.lock().get_mut(group_id) {
             None => Err(codes::UNKNOWN_MEMBER_ID),
             Some(group) => Ok(group.leave(members, Instant::now())),
@@ -449,7 +449,7 @@ impl GroupCoordinator {
         claim: MemberClaim<'_>,
         offsets: Vec<(String, i32, CommittedOffset)>,
         partition_exists: impl Fn(&str, i32) -> bool,
-    ) -> Vec<i16> {
+    ) -> Vec<GroupCode> {
         let mut results = vec![codes::NONE; offsets.len()];
         let mut known = Vec::with_capacity(offsets.len());
         for (i, (topic, partition, committed)) in offsets.into_iter().enumerate() {
@@ -513,7 +513,7 @@ impl GroupCoordinator {
     }
 
     /// Whether `claim` may commit offsets for the group (one code for the whole commit).
-    fn check_commit(&self, group_id: &str, claim: MemberClaim<'_>) -> i16 {
+    fn check_commit(&self, group_id: &str, claim: MemberClaim<'_>) -> GroupCode {
         // Group ids are stored with a u16 length.
         if group_id.is_empty() || group_id.len() > u16::MAX as usize {
             return codes::INVALID_GROUP_ID;
@@ -628,7 +628,7 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups: only an empty group (its offsets go too).
-    pub async fn delete(&self, group_id: &str) -> i16 {
+    pub async fn delete(&self, group_id: &str) -> GroupCode {
         {
             let groups = self.groups.lock();
             match groups.get(group_id) {
@@ -654,7 +654,11 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: removes committed offsets of partitions the group does not consume.
-    pub async fn delete_offsets(&self, group_id: &str, partitions: Vec<(String, i32)>) -> i16 {
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> GroupCode {
         if !self.offsets.lock().contains_key(group_id) && !self.groups.lock().contains_key(group_id)
         {
             return codes::GROUP_ID_NOT_FOUND;

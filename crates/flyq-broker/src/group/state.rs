@@ -23,24 +23,59 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-/// Kafka error codes the group protocol answers with.
+/// How a group operation ended, per member or per partition: success or the reason it was
+/// refused. The Kafka front end maps each to its error code; nothing here knows the numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupCode {
+    /// Done.
+    #[default]
+    Ok,
+    /// The member's generation is not the group's.
+    IllegalGeneration,
+    /// The member's protocols do not match the group's.
+    InconsistentGroupProtocol,
+    /// The member id is not (or no longer) in the group.
+    UnknownMemberId,
+    /// An offset for a topic or partition that does not exist.
+    UnknownTopicOrPartition,
+    /// A session timeout outside the broker's bounds.
+    InvalidSessionTimeout,
+    /// The group is rebalancing: rejoin.
+    RebalanceInProgress,
+    /// No such group.
+    GroupIdNotFound,
+    /// The group still has members.
+    NonEmptyGroup,
+    /// Join again with the member id handed out (KIP-394).
+    MemberIdRequired,
+    /// A newer member with the same group instance id replaced this one (KIP-345).
+    FencedInstanceId,
+    /// An empty or oversized group id.
+    InvalidGroupId,
+    /// Offset metadata above the size limit.
+    OffsetMetadataTooLarge,
+    /// Storing the change failed (see the log line).
+    StorageFailed,
+}
+
+/// The [`GroupCode`]s under the names the coordinator's code uses.
 #[allow(missing_docs)]
 pub mod codes {
-    pub const NONE: i16 = 0;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    pub const NON_EMPTY_GROUP: i16 = 68;
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-    pub const INVALID_GROUP_ID: i16 = 24;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+    use super::GroupCode;
+    pub const NONE: GroupCode = GroupCode::Ok;
+    pub const ILLEGAL_GENERATION: GroupCode = GroupCode::IllegalGeneration;
+    pub const INCONSISTENT_GROUP_PROTOCOL: GroupCode = GroupCode::InconsistentGroupProtocol;
+    pub const UNKNOWN_MEMBER_ID: GroupCode = GroupCode::UnknownMemberId;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: GroupCode = GroupCode::UnknownTopicOrPartition;
+    pub const INVALID_SESSION_TIMEOUT: GroupCode = GroupCode::InvalidSessionTimeout;
+    pub const REBALANCE_IN_PROGRESS: GroupCode = GroupCode::RebalanceInProgress;
+    pub const GROUP_ID_NOT_FOUND: GroupCode = GroupCode::GroupIdNotFound;
+    pub const NON_EMPTY_GROUP: GroupCode = GroupCode::NonEmptyGroup;
+    pub const MEMBER_ID_REQUIRED: GroupCode = GroupCode::MemberIdRequired;
+    pub const FENCED_INSTANCE_ID: GroupCode = GroupCode::FencedInstanceId;
+    pub const INVALID_GROUP_ID: GroupCode = GroupCode::InvalidGroupId;
+    pub const OFFSET_METADATA_TOO_LARGE: GroupCode = GroupCode::OffsetMetadataTooLarge;
+    pub const UNKNOWN_SERVER_ERROR: GroupCode = GroupCode::StorageFailed;
 }
 
 /// Where a group is in its life.
@@ -79,7 +114,7 @@ pub(crate) enum Answer<T> {
 #[derive(Debug, Clone, Default)]
 #[allow(missing_docs)] // the fields of Kafka's JoinGroup response
 pub struct JoinOutcome {
-    pub error: i16,
+    pub error: GroupCode,
     pub generation: i32,
     pub protocol_type: String,
     pub protocol_name: String,
@@ -96,7 +131,7 @@ pub struct JoinOutcome {
 #[derive(Debug, Clone, Default)]
 #[allow(missing_docs)] // the fields of Kafka's SyncGroup response
 pub struct SyncOutcome {
-    pub error: i16,
+    pub error: GroupCode,
     pub protocol_type: String,
     pub protocol_name: String,
     pub assignment: Bytes,
@@ -178,7 +213,7 @@ fn new_member_id(prefix: &str) -> String {
 }
 
 /// A JoinGroup answer carrying only an error.
-fn failed_join(request: &JoinRequest, error: i16) -> JoinOutcome {
+fn failed_join(request: &JoinRequest, error: GroupCode) -> JoinOutcome {
     JoinOutcome {
         error,
         member_id: request.member_id.clone(),
@@ -205,7 +240,7 @@ impl Member {
     }
 
     /// Answers the JoinGroup and SyncGroup this member waits on, if any, with `error`.
-    fn answer_waiting(&mut self, error: i16) {
+    fn answer_waiting(&mut self, error: GroupCode) {
         if let Some(waiter) = self.join_waiter.take() {
             let _ = waiter.send(JoinOutcome {
                 error,
@@ -473,7 +508,7 @@ impl Group {
 
     /// Kafka's member check: a request that names a group instance id must carry the member id
     /// the instance maps to now (an older incarnation is fenced); the member must exist.
-    fn validate_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+    fn validate_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), GroupCode> {
         if let Some(instance) = instance_id {
             match self.static_members.get(instance) {
                 None => return Err(codes::UNKNOWN_MEMBER_ID),
@@ -636,7 +671,7 @@ impl Group {
     }
 
     /// The member exists (and is not a fenced incarnation) and holds the current generation.
-    fn check_member(&self, claim: MemberClaim<'_>) -> Result<(), i16> {
+    fn check_member(&self, claim: MemberClaim<'_>) -> Result<(), GroupCode> {
         self.validate_member(claim.member_id, claim.instance_id)?;
         if claim.generation != self.generation {
             return Err(codes::ILLEGAL_GENERATION);
@@ -706,7 +741,7 @@ impl Group {
     }
 
     /// Handles a Heartbeat.
-    pub fn heartbeat(&mut self, claim: MemberClaim<'_>, now: Instant) -> i16 {
+    pub fn heartbeat(&mut self, claim: MemberClaim<'_>, now: Instant) -> GroupCode {
         if let Err(error) = self.check_member(claim) {
             // During a rebalance an old generation means "rejoin".
             if error == codes::ILLEGAL_GENERATION && self.state == GroupState::PreparingRebalance {
@@ -727,7 +762,7 @@ impl Group {
     /// member id nor instance id is a commit from outside the group protocol (an admin's
     /// AlterConsumerGroupOffsets, a consumer with manual assignment), allowed while the group
     /// is empty.
-    pub fn check_commit(&self, claim: MemberClaim<'_>) -> i16 {
+    pub fn check_commit(&self, claim: MemberClaim<'_>) -> GroupCode {
         if claim.generation < 0 && claim.member_id.is_empty() && claim.instance_id.is_none() {
             return if self.members.is_empty() {
                 codes::NONE
@@ -746,7 +781,7 @@ impl Group {
     }
 
     /// Removes members (LeaveGroup); each gets its own result code.
-    pub fn leave(&mut self, leaving: &[(String, Option<String>)], now: Instant) -> Vec<i16> {
+    pub fn leave(&mut self, leaving: &[(String, Option<String>)], now: Instant) -> Vec<GroupCode> {
         let mut results = Vec::with_capacity(leaving.len());
         let mut removed = false;
         for (member_id, instance_id) in leaving {
@@ -774,7 +809,7 @@ impl Group {
         &mut self,
         member_id: &str,
         instance_id: Option<&str>,
-    ) -> Result<Option<Member>, i16> {
+    ) -> Result<Option<Member>, GroupCode> {
         let id = if member_id.is_empty() {
             instance_id
                 .and_then(|i| self.static_members.get(i).cloned())

@@ -1,6 +1,7 @@
 //! The one place where internal errors become Kafka error codes.
 
 use flyq_broker::BrokerError;
+use flyq_broker::group::GroupCode;
 use flyq_log::{BatchError, LogError};
 use kafka_protocol::ResponseError;
 
@@ -44,4 +45,26 @@ pub(crate) fn log_error_code(error: &LogError) -> i16 {
     };
     super::metrics::count_response_error(code);
     code.code()
+}
+
+/// The Kafka error code for the outcome of a group operation.
+pub(crate) fn group_code(code: GroupCode) -> i16 {
+    let error = match code {
+        GroupCode::Ok => return 0,
+        GroupCode::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupCode::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupCode::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupCode::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        GroupCode::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupCode::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupCode::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        GroupCode::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupCode::MemberIdRequired => ResponseError::MemberIdRequired,
+        GroupCode::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupCode::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupCode::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        GroupCode::StorageFailed => ResponseError::UnknownServerError,
+    };
+    super::metrics::count_response_error(error);
+    error.code()
 }

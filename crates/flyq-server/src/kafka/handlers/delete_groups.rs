@@ -5,6 +5,7 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::{Close, Request};
+use crate::kafka::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: DeleteGroupsRequest = request.decode()?;
@@ -15,7 +16,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(id)
-                .with_error_code(code),
+                .with_error_code(group_code(code)),
         );
     }
     request.respond(&DeleteGroupsResponse::default().with_results(results))

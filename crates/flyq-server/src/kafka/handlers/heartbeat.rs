@@ -5,6 +5,7 @@ use flyq_broker::group::MemberClaim;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::{Close, Request};
+use crate::kafka::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: HeartbeatRequest = request.decode()?;
@@ -18,5 +19,5 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         .broker
         .groups()
         .heartbeat(req.group_id.as_str(), claim);
-    request.respond(&HeartbeatResponse::default().with_error_code(code))
+    request.respond(&HeartbeatResponse::default().with_error_code(group_code(code)))
 }

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use flyq_broker::group::JoinRequest;
+use flyq_broker::group::{GroupCode, JoinRequest};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::{Close, Request, str_bytes};
+use crate::kafka::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: JoinGroupRequest = request.decode()?;
@@ -59,8 +60,8 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         })
         .collect();
     let mut response = JoinGroupResponse::default()
-        .with_error_code(outcome.error)
-        .with_generation_id(if outcome.error == 0 {
+        .with_error_code(group_code(outcome.error))
+        .with_generation_id(if outcome.error == GroupCode::Ok {
             outcome.generation
         } else {
             -1

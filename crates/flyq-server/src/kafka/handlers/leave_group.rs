@@ -5,6 +5,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::{Close, Request};
+use crate::kafka::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: LeaveGroupRequest = request.decode()?;
@@ -27,7 +28,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         .groups()
         .leave(req.group_id.as_str(), &leaving)
     {
-        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+        Err(code) => LeaveGroupResponse::default().with_error_code(group_code(code)),
         Ok(codes) if request.version >= 3 => {
             let members = req
                 .members
@@ -37,14 +38,13 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                     MemberResponse::default()
                         .with_member_id(m.member_id)
                         .with_group_instance_id(m.group_instance_id)
-                        .with_error_code(code)
+                        .with_error_code(group_code(code))
                 })
                 .collect();
             LeaveGroupResponse::default().with_members(members)
         }
-        Ok(codes) => {
-            LeaveGroupResponse::default().with_error_code(codes.first().copied().unwrap_or(0))
-        }
+        Ok(codes) => LeaveGroupResponse::default()
+            .with_error_code(codes.first().copied().map_or(0, group_code)),
     };
     request.respond(&response)
 }

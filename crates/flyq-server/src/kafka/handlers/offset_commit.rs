@@ -9,6 +9,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::{Close, Request};
+use crate::kafka::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: OffsetCommitRequest = request.decode()?;
@@ -53,7 +54,9 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                 .map(|p| {
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(results.next().unwrap_or(codes::UNKNOWN_SERVER_ERROR))
+                        .with_error_code(group_code(
+                            results.next().unwrap_or(codes::UNKNOWN_SERVER_ERROR),
+                        ))
                 })
                 .collect();
             OffsetCommitResponseTopic::default()

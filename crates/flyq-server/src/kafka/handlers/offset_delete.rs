@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 
 use super::{Close, Request};
+use crate::kafka::errors::group_code;
 
 /// The topics a consumer-protocol member subscribes to, from its JoinGroup metadata (a version
 /// prefix, then the subscription at that version).
@@ -52,9 +53,11 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     let code = if deletable.is_empty() {
         0
     } else {
-        groups
-            .delete_offsets(req.group_id.as_str(), deletable)
-            .await
+        group_code(
+            groups
+                .delete_offsets(req.group_id.as_str(), deletable)
+                .await,
+        )
     };
     let topics = req
         .topics

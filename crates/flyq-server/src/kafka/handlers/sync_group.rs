@@ -5,6 +5,7 @@ use flyq_broker::group::MemberClaim;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::{Close, Request, str_bytes};
+use crate::kafka::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: SyncGroupRequest = request.decode()?;
@@ -28,7 +29,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         )
         .await;
     let mut response = SyncGroupResponse::default()
-        .with_error_code(outcome.error)
+        .with_error_code(group_code(outcome.error))
         .with_assignment(outcome.assignment);
     if request.version >= 5 {
         response = response
