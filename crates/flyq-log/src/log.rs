@@ -596,6 +596,23 @@ impl Log {
     /// `upper` (pass [`Log::high_watermark`] for consumers, [`Log::log_end_offset`] for
     /// replicas). Never returns a partial batch.
     pub fn read(&self, offset: i64, max_bytes: usize, upper: i64) -> Result<LogRead> {
+        self.read_batches(offset, max_bytes, upper, true)
+    }
+
+    /// Like [`Log::read`], but never more than `max_bytes`: nothing at all when the first batch
+    /// does not fit. For a fetch response that already carries data, where only the response's
+    /// very first batch may exceed the limits.
+    pub fn read_at_most(&self, offset: i64, max_bytes: usize, upper: i64) -> Result<LogRead> {
+        self.read_batches(offset, max_bytes, upper, false)
+    }
+
+    fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        first_may_exceed: bool,
+    ) -> Result<LogRead> {
         let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start || offset > log_end {
             return Err(LogError::OffsetOutOfRange {
@@ -609,7 +626,10 @@ impl Log {
             next_offset: offset,
         };
         let upper = upper.min(log_end);
-        if offset >= upper {
+        // A budget too small for any batch spares the lookup: a fetch whose budget is spent
+        // still asks every later partition.
+        let nothing_fits = !first_may_exceed && max_bytes < batch::BATCH_HEADER_LEN;
+        if offset >= upper || nothing_fits {
             return Ok(empty);
         }
         let Some(segment) = self.segment_for(offset) else {
@@ -618,7 +638,8 @@ impl Log {
         let Some((position, first)) = segment.locate(offset)? else {
             return Ok(empty);
         };
-        if first.last_offset() >= upper {
+        let first_fits = first_may_exceed || first.total_len() <= max_bytes as u64;
+        if first.last_offset() >= upper || !first_fits {
             return Ok(empty);
         }
         let available = segment.size().saturating_sub(position);

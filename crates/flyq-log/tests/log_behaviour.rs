@@ -87,6 +87,28 @@ fn read_returns_at_least_one_batch_even_when_max_bytes_is_smaller() {
 }
 
 #[test]
+fn read_at_most_returns_nothing_when_the_first_batch_does_not_fit() {
+    let (_disk, _clock, log) = setup(small_config());
+    let batch = tagged_batch(1, 3, 100, 100);
+    log.append(&batch).unwrap();
+    log.append(&batch).unwrap();
+    let end = log.log_end_offset();
+    for max_bytes in [0, 1, batch.len() - 1] {
+        let read = log.read_at_most(0, max_bytes, end).unwrap();
+        assert!(read.batches.is_empty(), "{max_bytes} bytes");
+        assert_eq!(read.next_offset, 0);
+    }
+    let read = log.read_at_most(0, 2 * batch.len() - 1, end).unwrap();
+    assert_eq!((read.batches.len(), read.next_offset), (batch.len(), 3));
+    let read = log.read_at_most(0, 2 * batch.len(), end).unwrap();
+    assert_eq!((read.batches.len(), read.next_offset), (2 * batch.len(), 6));
+    assert!(matches!(
+        log.read_at_most(7, 1 << 20, end),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
 fn read_stops_below_the_upper_bound_and_at_the_end() {
     let (_disk, _clock, log) = setup(small_config());
     log.append(&tagged_batch(1, 2, 10, 100)).unwrap();
@@ -477,6 +499,30 @@ proptest! {
         prop_assert!(i > first, "no batch returned");
         prop_assert!(i == first + 1 || read.batches.len() <= max_bytes);
         prop_assert_eq!(read.next_offset, batches[i - 1].1 + 1);
+    }
+
+    /// Any offset, any max_bytes: read_at_most is read when the first batch fits, else nothing.
+    #[test]
+    fn read_at_most_is_read_within_max_bytes(
+        sizes in proptest::collection::vec((1usize..5, 0usize..120), 1..40),
+        probe in any::<prop::sample::Index>(),
+        max_bytes in 0usize..3000,
+    ) {
+        let (_disk, _clock, log) = setup(small_config());
+        for (i, (records, len)) in sizes.iter().enumerate() {
+            log.append(&tagged_batch(i as u64, *records, *len, 100)).unwrap();
+        }
+        let end = log.log_end_offset();
+        let offset = probe.index(end as usize) as i64;
+        let strict = log.read_at_most(offset, max_bytes, end).unwrap();
+        let read = log.read(offset, max_bytes, end).unwrap();
+        let first_len = BatchHeader::parse(&read.batches).unwrap().total_len() as usize;
+        if first_len <= max_bytes {
+            prop_assert_eq!(strict, read);
+        } else {
+            prop_assert!(strict.batches.is_empty());
+            prop_assert_eq!(strict.next_offset, offset);
+        }
     }
 }
 

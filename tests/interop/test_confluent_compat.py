@@ -1,0 +1,40 @@
+"""confluent-kafka (librdkafka 2.16) against a real flyq serve: fetch size limits with large
+records (docs/protocol.md)."""
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+from test_confluent_kafka import create_topic, produce
+
+
+def test_a_consumer_of_three_partitions_with_records_near_its_fetch_limit_reads_them_all(flyq):
+    # Two 900 KiB single-record batches per partition. librdkafka refuses any response larger
+    # than receive.message.max.bytes (here the least it accepts: fetch.max.bytes + 512), so a
+    # broker that sends one whole batch from each of two partitions stalls it for ever.
+    topic = "large-records"
+    create_topic(flyq, topic, 3)
+    values = {(p, i): bytes([p * 2 + i]) * (900 * 1024) for p in range(3) for i in range(2)}
+    produce(flyq, topic, [(None, v, p, None) for (p, _), v in sorted(values.items())],
+            **{"batch.num.messages": 1})
+    c = Consumer({
+        "bootstrap.servers": flyq.bootstrap,
+        "group.id": "large-records-reader",
+        "enable.auto.commit": False,
+        "fetch.max.bytes": 1_000_000,
+        "receive.message.max.bytes": 1_000_512,
+    })
+    c.assign([TopicPartition(topic, p, 0) for p in range(3)])
+    got = {}
+    errors = []
+    deadline = time.monotonic() + 30
+    while len(got) < len(values) and time.monotonic() < deadline:
+        msg = c.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            errors.append(msg.error())
+            continue
+        got[(msg.partition(), msg.offset())] = msg.value()
+    c.close()
+    assert got == values, f"consumed {sorted(got)}; errors: {errors}"
+
