@@ -1,10 +1,11 @@
 """confluent-kafka (librdkafka 2.16) against a real flyq serve: fetch size limits with large
-records (docs/protocol.md)."""
+records and ListOffsets by max timestamp (docs/protocol.md)."""
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
-from test_confluent_kafka import create_topic, produce
+from test_confluent_kafka import admin, create_topic, produce
 
 
 def test_a_consumer_of_three_partitions_with_records_near_its_fetch_limit_reads_them_all(flyq):
@@ -37,4 +38,21 @@ def test_a_consumer_of_three_partitions_with_records_near_its_fetch_limit_reads_
         got[(msg.partition(), msg.offset())] = msg.value()
     c.close()
     assert got == values, f"consumed {sorted(got)}; errors: {errors}"
+
+
+def test_list_offsets_by_max_timestamp_finds_the_newest_record(flyq):
+    topic = "max-ts"
+    base = 1_700_000_000_000
+    # The largest timestamp is in the middle of partition 0 and written twice (offsets 2 and 3):
+    # the first of them counts. Partition 1 stays empty.
+    create_topic(flyq, topic, 2)
+    producer = Producer({"bootstrap.servers": flyq.bootstrap, "linger.ms": 0})
+    for ts in [base, base + 5000, base + 9000, base + 9000, base + 2000]:
+        producer.produce(topic, value=str(ts).encode(), partition=0, timestamp=ts)
+        producer.flush(10)
+    a = admin(flyq)
+    wanted = {TopicPartition(topic, p): OffsetSpec.max_timestamp() for p in range(2)}
+    found = {tp.partition: f.result(timeout=10) for tp, f in a.list_offsets(wanted).items()}
+    assert (found[0].offset, found[0].timestamp) == (2, base + 9000)
+    assert (found[1].offset, found[1].timestamp) == (-1, -1)
 

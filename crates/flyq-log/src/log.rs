@@ -690,6 +690,73 @@ impl Log {
         Ok(None)
     }
 
+    /// The record with the largest timestamp (Kafka's ListOffsets MAX_TIMESTAMP, KIP-734): the
+    /// first of them when several share it, or `None` if the log holds no record. As in
+    /// [`Log::offset_for_timestamp`], a compressed batch answers with its base offset and its
+    /// max timestamp (records are not decompressed).
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<TimestampOffset>> {
+        let log_start = self.log_start_offset();
+        let segments: Vec<Arc<Segment>> = self
+            .segments
+            .read()
+            .values()
+            .filter(|s| s.next_offset() > log_start)
+            .cloned()
+            .collect();
+        let last = segments.len().saturating_sub(1);
+        // The largest timestamp, and the first segment that holds it.
+        let mut top: Option<(i64, &Arc<Segment>)> = None;
+        for (i, segment) in segments.iter().enumerate() {
+            let max = if segment.base_offset() >= log_start && i != last {
+                // A rolled segment wholly above the log start: its index maximum is exact.
+                Some(segment.with_indexes(|ix| ix.max_timestamp)?)
+            } else {
+                self.live_max_timestamp(segment, log_start)?
+            };
+            if let Some(max) = max
+                && top.is_none_or(|(highest, _)| max > highest)
+            {
+                top = Some((max, segment));
+            }
+        }
+        match top {
+            Some((max, segment)) => self.find_timestamp_in(segment, max, log_start),
+            None => Ok(None),
+        }
+    }
+
+    /// The largest max-timestamp of `segment`'s readable batches that hold offsets at or after
+    /// `log_start`, or `None` if there are none. The index cannot answer alone: in the active
+    /// segment it may count a batch that is being appended and is not readable yet, and where
+    /// the log start cuts a segment it counts deleted records. So headers are read from the
+    /// log start, or from the last offset index entry, up to which the time index holds the
+    /// running maximum.
+    fn live_max_timestamp(&self, segment: &Arc<Segment>, log_start: i64) -> Result<Option<i64>> {
+        let (position, mut max) = if segment.base_offset() >= log_start {
+            segment
+                .with_indexes(|ix| {
+                    ix.offsets.last().map(|entry| {
+                        let times = ix.times.entries();
+                        let up_to_entry =
+                            times.partition_point(|t| t.relative_offset <= entry.relative_offset);
+                        let known = up_to_entry.checked_sub(1).map(|i| times[i].timestamp);
+                        (u64::from(entry.position), known)
+                    })
+                })?
+                .unwrap_or((0, None))
+        } else {
+            match segment.locate(log_start)? {
+                Some((position, _)) => (position, None),
+                None => return Ok(None),
+            }
+        };
+        segment.walk_headers(position, |_, header| {
+            max = Some(max.map_or(header.max_timestamp, |m| m.max(header.max_timestamp)));
+            true
+        })?;
+        Ok(max)
+    }
+
     fn find_timestamp_in(
         &self,
         segment: &Arc<Segment>,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use flyq_log::builder::{RecordSpec, build_batch};
 use flyq_log::storage::SimStorage;
 use flyq_log::{BatchError, BatchHeader, FlushPolicy, Log, LogConfig, LogError, ManualClock};
 use proptest::prelude::*;
@@ -298,6 +299,66 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
     assert_eq!((hit.offset, hit.timestamp), (18, 6000));
     assert_eq!(log.offset_for_timestamp(0).unwrap().unwrap().offset, 0);
     assert_eq!(log.offset_for_timestamp(1_000_000).unwrap(), None);
+}
+
+/// One batch whose records carry these timestamps, in order.
+fn batch_with_timestamps(timestamps: &[i64]) -> Vec<u8> {
+    let specs: Vec<RecordSpec> = timestamps
+        .iter()
+        .map(|ts| RecordSpec {
+            timestamp_delta: ts - timestamps[0],
+            ..RecordSpec::value(vec![7; 20])
+        })
+        .collect();
+    build_batch(0, timestamps[0], &specs)
+}
+
+#[test]
+fn offset_of_max_timestamp_finds_the_first_record_with_the_largest_timestamp() {
+    // Index entries every few batches, so that some batches lie between entries.
+    let config = LogConfig {
+        index_interval_bytes: 300,
+        ..small_config()
+    };
+    let (disk, clock, log) = setup(config.clone());
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), None);
+    // Offsets 0-9 rise slowly; batch 10-12 peaks at 9000 in its middle record; 13-31 are
+    // lower; 32 peaks at 9000 again, later; 33-37 are lower.
+    for i in 0..10 {
+        log.append(&batch_with_timestamps(&[100 * i])).unwrap();
+    }
+    log.append(&batch_with_timestamps(&[500, 9000, 9000]))
+        .unwrap();
+    for i in 0..19 {
+        log.append(&batch_with_timestamps(&[2000 + i])).unwrap();
+    }
+    log.append(&batch_with_timestamps(&[9000])).unwrap();
+    for _ in 0..5 {
+        log.append(&batch_with_timestamps(&[3000])).unwrap();
+    }
+    // The first peak opens a segment that offset 13 also lies in; the second is in a later
+    // one; the active segment is later still.
+    assert_eq!(log.segment_base_offsets(), vec![0, 10, 22, 33]);
+    let found = |log: &Log| {
+        let hit = log.offset_of_max_timestamp().unwrap().unwrap();
+        (hit.offset, hit.timestamp)
+    };
+    assert_eq!(found(&log), (11, 9000));
+    // The same from indexes loaded from disk.
+    drop(log);
+    let log = open(&disk, &clock, config);
+    assert_eq!(found(&log), (11, 9000));
+    // Deleted records no longer count, though their segment's index still does.
+    log.set_high_watermark(log.log_end_offset());
+    log.delete_records(13).unwrap();
+    assert_eq!(found(&log), (32, 9000));
+    // Each new peak in the active segment, on an index entry or between two.
+    for peak in [9500, 9600, 9700, 9800] {
+        let info = log
+            .append(&batch_with_timestamps(&[peak - 50, peak]))
+            .unwrap();
+        assert_eq!(found(&log), (info.base_offset + 1, peak));
+    }
 }
 
 #[test]

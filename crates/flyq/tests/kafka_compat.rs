@@ -1,6 +1,6 @@
 //! Kafka semantics that clients hide or depend on, checked with raw requests against a real
-//! `flyq serve`: which batches a Fetch response may carry under its byte limits, also while
-//! it waits for data (docs/protocol.md).
+//! `flyq serve`: which batches a Fetch response may carry under its byte limits (also while it
+//! waits for data), and every ListOffsets spec (docs/protocol.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,6 +12,7 @@ use common::{Conn, Flyq};
 use flyq_log::builder::{RecordSpec, build_batch};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -236,4 +237,76 @@ fn a_fetch_answers_at_once_when_its_limits_hold_ready_data_back() {
     // Behaviour, not speed: it did not wait out its 20 s.
     let waited = started.elapsed();
     assert!(waited < Duration::from_secs(15), "waited {waited:?}");
+}
+
+#[test]
+fn list_offsets_serves_every_spec_up_to_v10() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    let versions: ApiVersionsResponse =
+        conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let list_offsets = versions
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::ListOffsets as i16)
+        .unwrap();
+    assert_eq!(
+        (list_offsets.min_version, list_offsets.max_version),
+        (1, 10)
+    );
+    // Offsets 0-2 at t, t+30, t+30; offset 3 at t+10. The largest timestamp is first at 1.
+    let t = 1_700_000_000_000;
+    let records = [0, 30, 30]
+        .map(|delta| RecordSpec {
+            timestamp_delta: delta,
+            ..RecordSpec::value(b"v".to_vec())
+        })
+        .to_vec();
+    produce(
+        &mut conn,
+        "specs",
+        0,
+        &Bytes::from(build_batch(0, t, &records)),
+    );
+    let later = build_batch(0, t + 10, &[RecordSpec::value(b"w".to_vec())]);
+    produce(&mut conn, "specs", 0, &Bytes::from(later));
+    let specs = [-1, -2, -3, -4, -5, t + 5];
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(name("specs"))
+                .with_partitions(
+                    specs
+                        .iter()
+                        .map(|spec| {
+                            ListOffsetsPartition::default()
+                                .with_partition_index(0)
+                                .with_timestamp(*spec)
+                        })
+                        .collect(),
+                ),
+        ]);
+    let response: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, 10, &request);
+    let answers: Vec<(i16, i64, i64, i32)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.error_code, p.offset, p.timestamp, p.leader_epoch))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (0, 4, -1, 0),     // latest: the high watermark
+            (0, 0, -1, 0),     // earliest
+            (0, 1, t + 30, 0), // max timestamp: the first record that has it
+            (0, 0, -1, 0),     // earliest local: nothing is tiered, so the log start
+            (0, -1, -1, -1),   // latest tiered: nothing is tiered
+            (0, 1, t + 30, 0), // the first record at or after t + 5
+        ]
+    );
+    // v7, the version that brought max timestamp, as the admin client sends it.
+    let response: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, 7, &request);
+    let max = &response.topics[0].partitions[2];
+    assert_eq!((max.offset, max.timestamp), (1, t + 30));
 }
