@@ -1,11 +1,27 @@
 """confluent-kafka (librdkafka 2.16) against a real flyq serve: fetch size limits with large
-records and ListOffsets by max timestamp (docs/protocol.md)."""
+records, ListOffsets by max timestamp, and authorized operations (docs/protocol.md)."""
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import OffsetSpec
+from confluent_kafka import Consumer, Producer, TopicCollection, TopicPartition
+from confluent_kafka.admin import AclOperation, OffsetSpec
 
-from test_confluent_kafka import admin, create_topic, produce
+from conftest import wait_until
+from test_confluent_kafka import admin, consumer, create_topic, produce
+
+# Kafka's operations per resource type with no ACLs (AclEntry.supportedOperations).
+TOPIC_OPERATIONS = {
+    AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DELETE,
+    AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS,
+    AclOperation.ALTER_CONFIGS,
+}
+GROUP_OPERATIONS = {
+    AclOperation.READ, AclOperation.DELETE, AclOperation.DESCRIBE,
+    AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS,
+}
+CLUSTER_OPERATIONS = {
+    AclOperation.CREATE, AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.CLUSTER_ACTION,
+    AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE,
+}
 
 
 def test_a_consumer_of_three_partitions_with_records_near_its_fetch_limit_reads_them_all(flyq):
@@ -56,3 +72,22 @@ def test_list_offsets_by_max_timestamp_finds_the_newest_record(flyq):
     assert (found[0].offset, found[0].timestamp) == (2, base + 9000)
     assert (found[1].offset, found[1].timestamp) == (-1, -1)
 
+
+def test_describe_calls_return_the_operations_the_client_may_perform(flyq):
+    topic = "ops-topic"
+    create_topic(flyq, topic, 1)
+    a = admin(flyq)
+    cluster = a.describe_cluster(include_authorized_operations=True).result(timeout=10)
+    assert set(cluster.authorized_operations or []) == CLUSTER_OPERATIONS
+
+    described = a.describe_topics(TopicCollection([topic]), include_authorized_operations=True)
+    description = described[topic].result(timeout=10)
+    assert set(description.authorized_operations or []) == TOPIC_OPERATIONS
+
+    c = consumer(flyq, "ops-group")
+    c.subscribe([topic])
+    wait_until(lambda: (c.poll(0.1), len(c.assignment()) == 1)[1], 30, "assignment")
+    group = a.describe_consumer_groups(["ops-group"], include_authorized_operations=True)
+    description = group["ops-group"].result(timeout=10)
+    assert set(description.authorized_operations or []) == GROUP_OPERATIONS
+    c.close()

@@ -1,6 +1,6 @@
 //! Kafka semantics that clients hide or depend on, checked with raw requests against a real
 //! `flyq serve`: which batches a Fetch response may carry under its byte limits (also while it
-//! waits for data), and every ListOffsets spec (docs/protocol.md).
+//! waits for data), every ListOffsets spec, and authorized operations (docs/protocol.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,6 +13,7 @@ use flyq_log::builder::{RecordSpec, build_batch};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -309,4 +310,73 @@ fn list_offsets_serves_every_spec_up_to_v10() {
     let response: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, 7, &request);
     let max = &response.topics[0].partitions[2];
     assert_eq!((max.offset, max.timestamp), (1, t + 30));
+}
+
+/// Kafka's authorized-operations bit fields with no ACLs: every operation that applies.
+const TOPIC_OPERATIONS: i32 = 0b1101_1111_1000;
+const GROUP_OPERATIONS: i32 = 0b1101_0100_1000;
+const CLUSTER_OPERATIONS: i32 = 0b1_1111_1010_0000;
+const NOT_PROVIDED: i32 = i32::MIN;
+
+#[test]
+fn authorized_operations_are_returned_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let flyq = Flyq::start(dir.path(), &[]);
+    let mut conn = Conn::open(flyq.addr);
+    create_topic(&mut conn, "known", 1);
+    let topics = |names: &[&str]| {
+        Some(
+            names
+                .iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(name(n))))
+                .collect(),
+        )
+    };
+    // v8-10 carry the cluster's operations; topics get theirs, found or not, as Kafka does.
+    let asked = MetadataRequest::default()
+        .with_topics(topics(&["known", "unknown"]))
+        .with_allow_auto_topic_creation(false)
+        .with_include_cluster_authorized_operations(true)
+        .with_include_topic_authorized_operations(true);
+    let metadata: MetadataResponse = conn.call(ApiKey::Metadata, 10, &asked);
+    assert_eq!(metadata.cluster_authorized_operations, CLUSTER_OPERATIONS);
+    let per_topic: Vec<(i16, i32)> = metadata
+        .topics
+        .iter()
+        .map(|t| (t.error_code, t.topic_authorized_operations))
+        .collect();
+    assert_eq!(per_topic, [(0, TOPIC_OPERATIONS), (3, TOPIC_OPERATIONS)]);
+    // v11+ carry only the topics' (the cluster's moved to DescribeCluster).
+    let asked = asked.with_include_cluster_authorized_operations(false);
+    let metadata: MetadataResponse = conn.call(ApiKey::Metadata, 12, &asked);
+    assert_eq!(
+        metadata.topics[0].topic_authorized_operations,
+        TOPIC_OPERATIONS
+    );
+    // Not asked: "not provided".
+    let plain = MetadataRequest::default().with_topics(topics(&["known"]));
+    let metadata: MetadataResponse = conn.call(ApiKey::Metadata, 10, &plain);
+    assert_eq!(metadata.cluster_authorized_operations, NOT_PROVIDED);
+    assert_eq!(metadata.topics[0].topic_authorized_operations, NOT_PROVIDED);
+
+    let request =
+        DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
+    let cluster: DescribeClusterResponse = conn.call(ApiKey::DescribeCluster, 1, &request);
+    assert_eq!(cluster.cluster_authorized_operations, CLUSTER_OPERATIONS);
+    let cluster: DescribeClusterResponse = conn.call(
+        ApiKey::DescribeCluster,
+        1,
+        &DescribeClusterRequest::default(),
+    );
+    assert_eq!(cluster.cluster_authorized_operations, NOT_PROVIDED);
+
+    let group = GroupId(StrBytes::from_static_str("anyone"));
+    let request = DescribeGroupsRequest::default()
+        .with_groups(vec![group.clone()])
+        .with_include_authorized_operations(true);
+    let groups: DescribeGroupsResponse = conn.call(ApiKey::DescribeGroups, 5, &request);
+    assert_eq!(groups.groups[0].authorized_operations, GROUP_OPERATIONS);
+    let request = DescribeGroupsRequest::default().with_groups(vec![group]);
+    let groups: DescribeGroupsResponse = conn.call(ApiKey::DescribeGroups, 5, &request);
+    assert_eq!(groups.groups[0].authorized_operations, NOT_PROVIDED);
 }
