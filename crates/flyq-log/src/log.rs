@@ -596,6 +596,23 @@ impl Log {
     /// `upper` (pass [`Log::high_watermark`] for consumers, [`Log::log_end_offset`] for
     /// replicas). Never returns a partial batch.
     pub fn read(&self, offset: i64, max_bytes: usize, upper: i64) -> Result<LogRead> {
+        self.read_batches(offset, max_bytes, upper, true)
+    }
+
+    /// Like [`Log::read`], but never more than `max_bytes`: nothing at all when the first batch
+    /// does not fit. For a fetch response that already carries data, where only the response's
+    /// very first batch may exceed the limits.
+    pub fn read_at_most(&self, offset: i64, max_bytes: usize, upper: i64) -> Result<LogRead> {
+        self.read_batches(offset, max_bytes, upper, false)
+    }
+
+    fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        first_may_exceed: bool,
+    ) -> Result<LogRead> {
         let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start || offset > log_end {
             return Err(LogError::OffsetOutOfRange {
@@ -609,7 +626,10 @@ impl Log {
             next_offset: offset,
         };
         let upper = upper.min(log_end);
-        if offset >= upper {
+        // A budget too small for any batch spares the lookup: a fetch whose budget is spent
+        // still asks every later partition.
+        let nothing_fits = !first_may_exceed && max_bytes < batch::BATCH_HEADER_LEN;
+        if offset >= upper || nothing_fits {
             return Ok(empty);
         }
         let Some(segment) = self.segment_for(offset) else {
@@ -618,7 +638,8 @@ impl Log {
         let Some((position, first)) = segment.locate(offset)? else {
             return Ok(empty);
         };
-        if first.last_offset() >= upper {
+        let first_fits = first_may_exceed || first.total_len() <= max_bytes as u64;
+        if first.last_offset() >= upper || !first_fits {
             return Ok(empty);
         }
         let available = segment.size().saturating_sub(position);
@@ -667,6 +688,73 @@ impl Log {
             }
         }
         Ok(None)
+    }
+
+    /// The record with the largest timestamp (Kafka's ListOffsets MAX_TIMESTAMP, KIP-734): the
+    /// first of them when several share it, or `None` if the log holds no record. As in
+    /// [`Log::offset_for_timestamp`], a compressed batch answers with its base offset and its
+    /// max timestamp (records are not decompressed).
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<TimestampOffset>> {
+        let log_start = self.log_start_offset();
+        let segments: Vec<Arc<Segment>> = self
+            .segments
+            .read()
+            .values()
+            .filter(|s| s.next_offset() > log_start)
+            .cloned()
+            .collect();
+        let last = segments.len().saturating_sub(1);
+        // The largest timestamp, and the first segment that holds it.
+        let mut top: Option<(i64, &Arc<Segment>)> = None;
+        for (i, segment) in segments.iter().enumerate() {
+            let max = if segment.base_offset() >= log_start && i != last {
+                // A rolled segment wholly above the log start: its index maximum is exact.
+                Some(segment.with_indexes(|ix| ix.max_timestamp)?)
+            } else {
+                self.live_max_timestamp(segment, log_start)?
+            };
+            if let Some(max) = max
+                && top.is_none_or(|(highest, _)| max > highest)
+            {
+                top = Some((max, segment));
+            }
+        }
+        match top {
+            Some((max, segment)) => self.find_timestamp_in(segment, max, log_start),
+            None => Ok(None),
+        }
+    }
+
+    /// The largest max-timestamp of `segment`'s readable batches that hold offsets at or after
+    /// `log_start`, or `None` if there are none. The index cannot answer alone: in the active
+    /// segment it may count a batch that is being appended and is not readable yet, and where
+    /// the log start cuts a segment it counts deleted records. So headers are read from the
+    /// log start, or from the last offset index entry, up to which the time index holds the
+    /// running maximum.
+    fn live_max_timestamp(&self, segment: &Arc<Segment>, log_start: i64) -> Result<Option<i64>> {
+        let (position, mut max) = if segment.base_offset() >= log_start {
+            segment
+                .with_indexes(|ix| {
+                    ix.offsets.last().map(|entry| {
+                        let times = ix.times.entries();
+                        let up_to_entry =
+                            times.partition_point(|t| t.relative_offset <= entry.relative_offset);
+                        let known = up_to_entry.checked_sub(1).map(|i| times[i].timestamp);
+                        (u64::from(entry.position), known)
+                    })
+                })?
+                .unwrap_or((0, None))
+        } else {
+            match segment.locate(log_start)? {
+                Some((position, _)) => (position, None),
+                None => return Ok(None),
+            }
+        };
+        segment.walk_headers(position, |_, header| {
+            max = Some(max.map_or(header.max_timestamp, |m| m.max(header.max_timestamp)));
+            true
+        })?;
+        Ok(max)
     }
 
     fn find_timestamp_in(

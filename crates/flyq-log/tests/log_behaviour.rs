@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use flyq_log::builder::{RecordSpec, build_batch};
 use flyq_log::storage::SimStorage;
 use flyq_log::{BatchError, BatchHeader, FlushPolicy, Log, LogConfig, LogError, ManualClock};
 use proptest::prelude::*;
@@ -84,6 +85,28 @@ fn read_returns_at_least_one_batch_even_when_max_bytes_is_smaller() {
     let read = log.read(0, 1, log.log_end_offset()).unwrap();
     assert_eq!(read.batches.len(), batch.len());
     assert_eq!(read.next_offset, 3);
+}
+
+#[test]
+fn read_at_most_returns_nothing_when_the_first_batch_does_not_fit() {
+    let (_disk, _clock, log) = setup(small_config());
+    let batch = tagged_batch(1, 3, 100, 100);
+    log.append(&batch).unwrap();
+    log.append(&batch).unwrap();
+    let end = log.log_end_offset();
+    for max_bytes in [0, 1, batch.len() - 1] {
+        let read = log.read_at_most(0, max_bytes, end).unwrap();
+        assert!(read.batches.is_empty(), "{max_bytes} bytes");
+        assert_eq!(read.next_offset, 0);
+    }
+    let read = log.read_at_most(0, 2 * batch.len() - 1, end).unwrap();
+    assert_eq!((read.batches.len(), read.next_offset), (batch.len(), 3));
+    let read = log.read_at_most(0, 2 * batch.len(), end).unwrap();
+    assert_eq!((read.batches.len(), read.next_offset), (2 * batch.len(), 6));
+    assert!(matches!(
+        log.read_at_most(7, 1 << 20, end),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -276,6 +299,66 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
     assert_eq!((hit.offset, hit.timestamp), (18, 6000));
     assert_eq!(log.offset_for_timestamp(0).unwrap().unwrap().offset, 0);
     assert_eq!(log.offset_for_timestamp(1_000_000).unwrap(), None);
+}
+
+/// One batch whose records carry these timestamps, in order.
+fn batch_with_timestamps(timestamps: &[i64]) -> Vec<u8> {
+    let specs: Vec<RecordSpec> = timestamps
+        .iter()
+        .map(|ts| RecordSpec {
+            timestamp_delta: ts - timestamps[0],
+            ..RecordSpec::value(vec![7; 20])
+        })
+        .collect();
+    build_batch(0, timestamps[0], &specs)
+}
+
+#[test]
+fn offset_of_max_timestamp_finds_the_first_record_with_the_largest_timestamp() {
+    // Index entries every few batches, so that some batches lie between entries.
+    let config = LogConfig {
+        index_interval_bytes: 300,
+        ..small_config()
+    };
+    let (disk, clock, log) = setup(config.clone());
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), None);
+    // Offsets 0-9 rise slowly; batch 10-12 peaks at 9000 in its middle record; 13-31 are
+    // lower; 32 peaks at 9000 again, later; 33-37 are lower.
+    for i in 0..10 {
+        log.append(&batch_with_timestamps(&[100 * i])).unwrap();
+    }
+    log.append(&batch_with_timestamps(&[500, 9000, 9000]))
+        .unwrap();
+    for i in 0..19 {
+        log.append(&batch_with_timestamps(&[2000 + i])).unwrap();
+    }
+    log.append(&batch_with_timestamps(&[9000])).unwrap();
+    for _ in 0..5 {
+        log.append(&batch_with_timestamps(&[3000])).unwrap();
+    }
+    // The first peak opens a segment that offset 13 also lies in; the second is in a later
+    // one; the active segment is later still.
+    assert_eq!(log.segment_base_offsets(), vec![0, 10, 22, 33]);
+    let found = |log: &Log| {
+        let hit = log.offset_of_max_timestamp().unwrap().unwrap();
+        (hit.offset, hit.timestamp)
+    };
+    assert_eq!(found(&log), (11, 9000));
+    // The same from indexes loaded from disk.
+    drop(log);
+    let log = open(&disk, &clock, config);
+    assert_eq!(found(&log), (11, 9000));
+    // Deleted records no longer count, though their segment's index still does.
+    log.set_high_watermark(log.log_end_offset());
+    log.delete_records(13).unwrap();
+    assert_eq!(found(&log), (32, 9000));
+    // Each new peak in the active segment, on an index entry or between two.
+    for peak in [9500, 9600, 9700, 9800] {
+        let info = log
+            .append(&batch_with_timestamps(&[peak - 50, peak]))
+            .unwrap();
+        assert_eq!(found(&log), (info.base_offset + 1, peak));
+    }
 }
 
 #[test]
@@ -477,6 +560,30 @@ proptest! {
         prop_assert!(i > first, "no batch returned");
         prop_assert!(i == first + 1 || read.batches.len() <= max_bytes);
         prop_assert_eq!(read.next_offset, batches[i - 1].1 + 1);
+    }
+
+    /// Any offset, any max_bytes: read_at_most is read when the first batch fits, else nothing.
+    #[test]
+    fn read_at_most_is_read_within_max_bytes(
+        sizes in proptest::collection::vec((1usize..5, 0usize..120), 1..40),
+        probe in any::<prop::sample::Index>(),
+        max_bytes in 0usize..3000,
+    ) {
+        let (_disk, _clock, log) = setup(small_config());
+        for (i, (records, len)) in sizes.iter().enumerate() {
+            log.append(&tagged_batch(i as u64, *records, *len, 100)).unwrap();
+        }
+        let end = log.log_end_offset();
+        let offset = probe.index(end as usize) as i64;
+        let strict = log.read_at_most(offset, max_bytes, end).unwrap();
+        let read = log.read(offset, max_bytes, end).unwrap();
+        let first_len = BatchHeader::parse(&read.batches).unwrap().total_len() as usize;
+        if first_len <= max_bytes {
+            prop_assert_eq!(strict, read);
+        } else {
+            prop_assert!(strict.batches.is_empty());
+            prop_assert_eq!(strict.next_offset, offset);
+        }
     }
 }
 

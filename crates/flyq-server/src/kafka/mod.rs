@@ -7,6 +7,7 @@
 //! order, one at a time, as Kafka clients expect. Anything malformed closes that connection
 //! with a log line naming the peer; other connections are untouched.
 
+mod authorized;
 mod connection;
 mod errors;
 mod frame;

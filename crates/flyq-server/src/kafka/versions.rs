@@ -12,8 +12,9 @@ use kafka_protocol::messages::ApiKey;
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 11),
     (ApiKey::Fetch, 4, 12),
-    // v7 adds MAX_TIMESTAMP (-3) lookups, not implemented yet.
-    (ApiKey::ListOffsets, 1, 6),
+    // v7-9 add the MAX_TIMESTAMP (-3), EARLIEST_LOCAL (-4) and LATEST_TIERED (-5) specs; v10
+    // a timeout for tiered reads, which a log with nothing tiered never waits for.
+    (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),

@@ -1,10 +1,12 @@
-//! DescribeGroups (15): state, protocol, members and their assignments.
+//! DescribeGroups (15): state, protocol, members and their assignments, and (v3+, when asked)
+//! the operations the client may perform on each group.
 
 use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::{Close, Request, str_bytes};
+use crate::kafka::authorized::{Resource, authorized_operations};
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: DescribeGroupsRequest = request.decode()?;
@@ -45,5 +47,12 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
             }
         })
         .collect();
-    request.respond(&DescribeGroupsResponse::default().with_groups(described))
+    let mut response = DescribeGroupsResponse::default().with_groups(described);
+    // The codec decodes the flag only from v3, the first version whose response carries it.
+    if req.include_authorized_operations {
+        for group in &mut response.groups {
+            group.authorized_operations = authorized_operations(Resource::Group);
+        }
+    }
+    request.respond(&response)
 }

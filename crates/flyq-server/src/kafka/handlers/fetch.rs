@@ -1,11 +1,19 @@
 //! Fetch (1): whole batches from each partition, up to its high watermark.
 //!
+//! Byte limits: each partition's `partition_max_bytes`, and for the whole response the
+//! request's `max_bytes` capped by the broker's own limit. As in Kafka, only the very first
+//! batch of the response may exceed them, so that a batch larger than the limits cannot stall
+//! a consumer: the first partition that has data returns at least its first batch whole; every
+//! later partition gets at most what is left of both limits, possibly nothing. (A client such
+//! as librdkafka refuses a response above its own size limit, so one more whole batch would
+//! stall it instead.)
+//!
 //! If fewer than `min_bytes` are ready, the request waits (up to `max_wait_ms`, capped by the
-//! broker) on the partitions' high watermarks and answers as soon as one moves. Byte limits:
-//! each partition's `partition_max_bytes`, the request's `max_bytes` and the broker's own cap,
-//! except that the first batch found is always returned whole, so a batch larger than the
-//! limits cannot stall a consumer. No fetch sessions yet: every response is a full one
-//! (session id 0), which clients accept.
+//! broker) on the partitions' high watermarks and answers as soon as one moves; each wake-up
+//! reads again under the same limits. It answers at once, whatever `min_bytes` says, when the
+//! limits held back data that is ready: waiting cannot add it to this response, and the
+//! client's next fetch takes it. No fetch sessions yet: every response is a full one (session
+//! id 0), which clients accept.
 //!
 //! Reads run on a blocking thread: data not in the page cache waits for the disk, and that
 //! wait must not hold an async worker that other connections need.
@@ -20,7 +28,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::sync::watch;
 
 use super::{Close, Request};
-use crate::kafka::errors::error_code;
+use crate::kafka::errors::{error_code, log_error_code};
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: Arc<FetchRequest> = Arc::new(request.decode()?);
@@ -43,7 +51,9 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         let now = Instant::now();
         // min_bytes = 0 answers at once; a min_bytes above what one response may carry is
         // capped, or it could never be met and every append would wake a pointless re-read.
-        let enough = pass.total >= min_bytes.min(max_total);
+        // Data that the limits held back is ready for the client's next fetch: waiting would
+        // only delay it.
+        let enough = pass.total >= min_bytes.min(max_total) || pass.held_back;
         if enough || pass.errors || now >= deadline || pass.watches.is_empty() {
             for (partition, bytes, from, next_offset) in &pass.served {
                 partition.record_fetched(*bytes, *from, *next_offset);
@@ -64,6 +74,8 @@ struct ReadPass {
     total: usize,
     /// Whether any partition answered with an error (which ends the wait at once).
     errors: bool,
+    /// Whether some partition had data below its high watermark that this pass did not return.
+    held_back: bool,
     /// What each partition read: bytes, from which offset, to which. Counted in the traffic
     /// metrics only if this pass is the one answered.
     served: Vec<(Arc<Partition>, usize, i64, i64)>,
@@ -75,6 +87,7 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16, max_total: usize)
         watches: Vec::new(),
         total: 0,
         errors: false,
+        held_back: false,
         served: Vec::new(),
     };
     for topic in &req.topics {
@@ -105,13 +118,17 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16, max_total: usize)
             let budget = usize::try_from(wanted.partition_max_bytes)
                 .unwrap_or(0)
                 .min(max_total.saturating_sub(pass.total));
-            if budget == 0 && pass.total > 0 {
-                partitions.push(answer);
-                continue;
-            }
-            match broker.read(&partition, wanted.fetch_offset, budget.max(1)) {
+            // Kafka's `minOneMessage`: only until the response holds some data may a batch
+            // exceed the limits.
+            let read = if pass.total == 0 {
+                log.read(wanted.fetch_offset, budget, high_watermark)
+            } else {
+                log.read_at_most(wanted.fetch_offset, budget, high_watermark)
+            };
+            match read {
                 Ok(read) => {
                     pass.total += read.batches.len();
+                    pass.held_back |= read.next_offset < high_watermark;
                     pass.served.push((
                         Arc::clone(&partition),
                         read.batches.len(),
@@ -122,7 +139,7 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16, max_total: usize)
                 }
                 Err(e) => {
                     pass.errors = true;
-                    partitions.push(answer.with_error_code(error_code(&e)));
+                    partitions.push(answer.with_error_code(log_error_code(&e)));
                 }
             }
         }

@@ -2,7 +2,8 @@
 //!
 //! A single node leads every partition, with itself as the only replica and in-sync replica.
 //! Topics asked for by name are auto-created when the client allows it (v4+) and the broker
-//! is configured to.
+//! is configured to. Authorized operations (v8+) are returned when asked for (see
+//! `kafka/authorized.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
 use super::{Close, Request, str_bytes, topic_or_auto_create};
+use crate::kafka::authorized::{Resource, authorized_operations};
 use crate::kafka::errors::error_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
@@ -29,6 +31,11 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         Some(list) => Some(list),
     };
     let allow_auto_create = request.version < 4 || req.allow_auto_topic_creation;
+    // The codec decodes these flags only at the versions whose response carries the fields.
+    let (include_topic_operations, include_cluster_operations) = (
+        req.include_topic_authorized_operations,
+        req.include_cluster_authorized_operations,
+    );
     let mut topics = Vec::new();
     match wanted {
         None => {
@@ -71,6 +78,14 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
             }
         }
     }
+    if include_topic_operations {
+        // As Kafka does: for every topic answered by name, found or not (creating it may be
+        // allowed); not for an unknown topic id, which names no resource.
+        let unknown_id = ResponseError::UnknownTopicId.code();
+        for topic in topics.iter_mut().filter(|t| t.error_code != unknown_id) {
+            topic.topic_authorized_operations = authorized_operations(Resource::Topic);
+        }
+    }
     let (host, port) = &request.context.config.advertised;
     let mut response = MetadataResponse::default()
         .with_brokers(vec![
@@ -85,6 +100,10 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     }
     if request.version >= 2 {
         response = response.with_cluster_id(Some(str_bytes(broker.cluster_id())));
+    }
+    if include_cluster_operations {
+        response =
+            response.with_cluster_authorized_operations(authorized_operations(Resource::Cluster));
     }
     request.respond(&response)
 }
