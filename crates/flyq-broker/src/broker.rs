@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flyq_log::LogRead;
 use flyq_meta::topic_config::{ConfigEntry, TopicConfigs, TopicSettings};
 use flyq_meta::{LocalStore, MetadataCommand, MetadataImage, MetadataStore, topic_config};
 use uuid::Uuid;
@@ -219,6 +218,21 @@ impl Broker {
         Ok(broker)
     }
 
+    /// Opens the broker (on a blocking thread: recovery reads every log) and starts its
+    /// background tasks on the current runtime: the group coordinator's ticker (session
+    /// expiry, overdue rebalances, `__consumer_offsets` compaction). The retention thread runs
+    /// from [`Broker::open`] on.
+    pub async fn start(config: BrokerConfig) -> Result<Arc<Self>> {
+        let broker = tokio::task::spawn_blocking(move || Self::open(config))
+            .await
+            .map_err(|e| BrokerError::Metadata {
+                context: "opening the broker".into(),
+                source: std::io::Error::other(e),
+            })??;
+        broker.groups.start_ticker();
+        Ok(broker)
+    }
+
     /// One retention pass over every log.
     fn apply_retention(&self) {
         for topic in self.topics() {
@@ -374,26 +388,6 @@ impl Broker {
         }
         i32::try_from(factor)
             .map_err(|_| BrokerError::InvalidReplicaAssignment("too many replicas".to_owned()))
-    }
-
-    /// Reads whole batches from a partition, up to its high watermark.
-    pub fn read(&self, partition: &Partition, offset: i64, max_bytes: usize) -> Result<LogRead> {
-        let log = &partition.log;
-        Ok(log.read(offset, max_bytes, log.high_watermark())?)
-    }
-
-    /// Waits until the high watermark of any watched partition moves, or `timeout` passes.
-    /// The receivers come from [`Partition::watch_high_watermark`], taken before reading.
-    pub async fn wait_for_data(
-        mut watches: Vec<tokio::sync::watch::Receiver<i64>>,
-        timeout: Duration,
-    ) {
-        if watches.is_empty() {
-            tokio::time::sleep(timeout).await;
-            return;
-        }
-        let waits = watches.iter_mut().map(|w| Box::pin(w.changed()));
-        let _ = tokio::time::timeout(timeout, futures::future::select_all(waits)).await;
     }
 }
 

@@ -75,6 +75,14 @@ pub enum BrokerError {
         /// Which bound it broke.
         reason: String,
     },
+    /// A client knows of a leader epoch newer than this node's.
+    #[error("leader epoch {asked} is newer than this node's {known}")]
+    UnknownLeaderEpoch {
+        /// This node's current epoch.
+        known: i32,
+        /// The epoch the client named.
+        asked: i32,
+    },
     /// A replica assignment that names unknown brokers, repeats one, or differs in length.
     #[error("invalid replica assignment: {0}")]
     InvalidReplicaAssignment(String),

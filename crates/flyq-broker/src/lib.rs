@@ -10,8 +10,10 @@
 mod append_policy;
 mod broker;
 mod error;
+mod fetch;
 pub mod group;
 mod log_manager;
+mod offsets;
 mod partition;
 mod producer_state;
 mod topic_admin;
@@ -22,8 +24,10 @@ pub use broker::{
     Acks, Broker, BrokerConfig, ProduceOutcome, Topic, refuse_internal as refuse_internal_topic,
 };
 pub use error::{BrokerError, Result};
+pub use fetch::{FetchSpec, FetchedPartition, PartitionFetch};
 pub use flyq_meta::topic_config::{self, ConfigChange, ConfigEntry, TopicConfigs};
-pub use partition::{LEADER_EPOCH, Partition};
+pub use offsets::{FoundOffset, OffsetSpec};
+pub use partition::{Partition, PartitionView, StorageStats};
 pub use topic_admin::Placement;
 pub use topic_name::validate_topic_name;
 

@@ -121,7 +121,7 @@ impl TopicTable {
                     Arc::clone(name),
                     index,
                     log,
-                    placement.leader_epoch,
+                    placement.clone(),
                 )))
             })
             .collect()
@@ -130,6 +130,9 @@ impl TopicTable {
     /// The topic changed in place (configs, partition count): the updated topic, or `None`
     /// if nothing changed.
     fn update(&self, current: &Arc<Topic>, wanted: &TopicImage) -> Result<Option<Arc<Topic>>> {
+        for (partition, placement) in current.partitions.iter().zip(&wanted.partitions) {
+            partition.set_placement(placement);
+        }
         let grown = wanted.partitions.len() > current.partitions.len();
         if current.configs == wanted.configs && !grown {
             return Ok(None);

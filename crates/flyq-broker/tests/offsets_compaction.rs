@@ -62,17 +62,18 @@ async fn compaction_keeps_live_offsets_and_drops_history() {
     }
     commit(&broker, "gone", 0, 7).await;
     assert_eq!(broker.groups().delete("gone").await, GroupCode::Ok);
-    let log = &broker.partition(CONSUMER_OFFSETS_TOPIC, 0).unwrap().log;
-    assert_eq!(log.log_end_offset(), 302);
+    let partition = broker.partition(CONSUMER_OFFSETS_TOPIC, 0).unwrap();
+    assert_eq!(partition.view().log_end_offset, 302);
     assert!(broker.groups().needs_compaction());
 
     broker.groups().compact().await.unwrap();
 
     assert!(!broker.groups().needs_compaction());
     // Only the three live offsets remain readable, in a single fresh segment.
-    assert_eq!(log.log_start_offset(), 302);
-    assert_eq!(log.log_end_offset(), 305);
-    assert_eq!(log.segment_count(), 1);
+    let view = partition.view();
+    assert_eq!(view.log_start_offset, 302);
+    assert_eq!(view.log_end_offset, 305);
+    assert_eq!(partition.storage().segments, 1);
     let expected: Vec<_> = (0..3).map(|p| (p, 99, "m99".to_string())).collect();
     assert_eq!(committed(&broker, "keep"), expected);
 

@@ -124,6 +124,7 @@ impl From<BrokerError> for ApiError {
             BrokerError::InvalidProducerEpoch { .. }
             | BrokerError::OutOfOrderSequence { .. }
             | BrokerError::NotEnoughReplicas { .. }
+            | BrokerError::UnknownLeaderEpoch { .. }
             | BrokerError::InvalidTimestamp { .. }
             | BrokerError::Log(_)
             | BrokerError::Metadata { .. } => Self::internal("broker operation failed", &error),

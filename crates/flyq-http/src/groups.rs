@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 use axum::extract::State;
 use axum::http::StatusCode;
 use flyq_broker::group::{CommittedOffset, MemberClaim, codes};
-use flyq_broker::{Broker, BrokerError};
+use flyq_broker::{Broker, BrokerError, OffsetSpec};
 use flyq_client::consumer_protocol::{decode_assignment, decode_subscription};
 use serde::{Deserialize, Serialize};
 
-use crate::blocking::with_broker;
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::HttpState;
 
@@ -116,7 +115,7 @@ pub(crate) fn with_lag(
     let high_watermark = broker
         .partition(&topic, partition)
         .ok()
-        .map(|p| p.log.high_watermark());
+        .map(|p| p.view().high_watermark);
     OffsetLag {
         // Committed offsets are whatever clients sent: saturate rather than overflow.
         lag: high_watermark.map(|hw| hw.saturating_sub(committed.offset).max(0)),
@@ -262,31 +261,32 @@ fn target(request: &ResetRequest) -> ApiResult<Target> {
     Ok(target)
 }
 
-/// The new offset of each partition (reads indexes for timestamps: run on a blocking thread).
-fn new_offsets(
+/// The new offset of each partition, within its log start and high watermark (the broker's
+/// lookups: a timestamp with no record at or after it resets to the high watermark).
+async fn new_offsets(
     broker: &Broker,
     topic: &str,
     partitions: &[i32],
     target: Target,
 ) -> Result<Vec<(i32, i64)>, BrokerError> {
-    partitions
-        .iter()
-        .map(|&index| {
-            let log = &broker.partition(topic, index)?.log;
-            let (start, end) = (log.log_start_offset(), log.high_watermark());
-            // Into start..=end without `clamp`, which would panic were the two ever crossed.
-            let within = |offset: i64| offset.min(end).max(start);
-            let offset = match target {
-                Target::Earliest => start,
-                Target::Latest => end,
-                Target::Offset(n) => within(n),
-                Target::Timestamp(ts) => log
-                    .offset_for_timestamp(ts)?
-                    .map_or(end, |found| within(found.offset)),
-            };
-            Ok((index, offset))
-        })
-        .collect()
+    let mut offsets = Vec::with_capacity(partitions.len());
+    for &index in partitions {
+        let view = broker.partition(topic, index)?.view();
+        let (start, end) = (view.log_start_offset, view.high_watermark);
+        // Into start..=end without `clamp`, which would panic were the two ever crossed.
+        let within = |offset: i64| offset.min(end).max(start);
+        let offset = match target {
+            Target::Earliest => start,
+            Target::Latest => end,
+            Target::Offset(n) => within(n),
+            Target::Timestamp(ts) => broker
+                .list_offsets(topic, index, OffsetSpec::Timestamp(ts))
+                .await?
+                .map_or(end, |found| within(found.offset)),
+        };
+        offsets.push((index, offset));
+    }
+    Ok(offsets)
 }
 
 fn refuse_active(group: &str) -> ApiError {
@@ -333,10 +333,7 @@ pub(crate) async fn reset_offsets(
     {
         return Err(refuse_active(&group));
     }
-    let offsets = {
-        let (topic, partitions) = (request.topic.clone(), partitions.clone());
-        with_broker(broker, move |b| new_offsets(b, &topic, &partitions, target)).await?
-    };
+    let offsets = new_offsets(broker, &request.topic, &partitions, target).await?;
     let previous = coordinator.committed(&group, Some(vec![(request.topic.clone(), partitions)]));
     if !request.dry_run {
         let commits = offsets

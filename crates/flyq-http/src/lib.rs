@@ -8,7 +8,6 @@
 //! state. This crate owns no broker logic; it must not do blocking file I/O on async worker
 //! threads (see `blocking`).
 
-mod blocking;
 mod cluster;
 mod error;
 mod groups;

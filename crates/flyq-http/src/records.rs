@@ -4,18 +4,22 @@
 //! Keys, values and header values are shown as UTF-8 text when they are valid UTF-8 and as
 //! base64 otherwise, each with its encoding named. Compressed batches are inflated, within a
 //! budget per request (see [`flyq_client::records`]); the bytes read from the log are bounded
-//! too, so a page may hold fewer than `limit` records: page on with `next_offset`.
+//! too, so a page may hold fewer than `limit` records: page on with `next_offset`. Batches are
+//! read through the broker's fetch (its blocking hop included) and decoded on the request's
+//! task, within those budgets.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
-use flyq_broker::Broker;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flyq_broker::{Broker, FetchSpec, PartitionFetch};
 use flyq_client::records::BatchDecoder;
 use flyq_log::BatchHeader;
 use kafka_protocol::records::{Record, TimestampType};
 use serde::{Deserialize, Serialize};
 
-use crate::blocking::with_broker;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::HttpState;
 
@@ -116,8 +120,8 @@ pub(crate) struct RecordPage {
     next_offset: i64,
 }
 
-fn browse(
-    broker: &Broker,
+async fn browse(
+    broker: &Arc<Broker>,
     topic: &str,
     index: i32,
     from: Option<i64>,
@@ -127,9 +131,8 @@ fn browse(
     broker
         .topic(topic)
         .ok_or_else(|| ApiError::unknown_topic(topic))?;
-    let partition = broker.partition(topic, index)?;
-    let log = &partition.log;
-    let (start, high_watermark) = (log.log_start_offset(), log.high_watermark());
+    let view = broker.partition(topic, index)?.view();
+    let (start, high_watermark) = (view.log_start_offset, view.high_watermark);
     let from = from.unwrap_or(start);
     if !(start..=high_watermark).contains(&from) {
         return Err(ApiError::bad_request(
@@ -151,12 +154,25 @@ fn browse(
     let mut decoder = BatchDecoder::new(MAX_INFLATED_BYTES, MAX_BATCH_RECORDS);
     'reading: while page.records.len() < limit && page.next_offset < high_watermark && read_left > 0
     {
-        let read = broker.read(&partition, page.next_offset, read_left)?;
-        if read.batches.is_empty() {
+        let spec = FetchSpec {
+            max_bytes: read_left,
+            min_bytes: 0,
+            max_wait: Duration::ZERO,
+            partitions: vec![PartitionFetch {
+                topic: topic.to_owned(),
+                partition: index,
+                offset: page.next_offset,
+                max_bytes: read_left,
+            }],
+        };
+        let Some(read) = broker.fetch(spec).await?.pop() else {
+            break;
+        };
+        let mut rest = read.batches?;
+        if rest.is_empty() {
             break;
         }
-        read_left = read_left.saturating_sub(read.batches.len());
-        let mut rest = read.batches;
+        read_left = read_left.saturating_sub(rest.len());
         while !rest.is_empty() {
             let header = BatchHeader::parse(&rest)
                 .map_err(|e| ApiError::internal("reading a stored batch header", &e))?;
@@ -218,10 +234,7 @@ pub(crate) async fn list(
             "offset must not be negative",
         ));
     }
-    let broker = state.broker()?;
-    with_broker(broker, move |b| {
-        browse(b, &topic, partition, query.offset, limit)
-    })
-    .await
-    .map(Json)
+    browse(state.broker()?, &topic, partition, query.offset, limit)
+        .await
+        .map(Json)
 }

@@ -83,11 +83,11 @@ pub(crate) fn render_broker(broker: &Broker, out: &mut String) {
                     ("partition", partition.index.to_string()),
                 ]
             };
-            let log = &partition.log;
-            start.push(labels(), log.log_start_offset() as f64);
-            end.push(labels(), log.high_watermark() as f64);
-            size.push(labels(), log.size_bytes() as f64);
-            segments.push(labels(), log.segment_count() as f64);
+            let (view, storage) = (partition.view(), partition.storage());
+            start.push(labels(), view.log_start_offset as f64);
+            end.push(labels(), view.high_watermark as f64);
+            size.push(labels(), storage.size_bytes as f64);
+            segments.push(labels(), storage.segments as f64);
         }
     }
     let mut committed = Family::new(

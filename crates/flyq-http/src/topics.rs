@@ -91,12 +91,15 @@ fn detail(broker: &Broker, topic: &Topic) -> Result<TopicDetail, BrokerError> {
     let partitions = topic
         .partitions
         .iter()
-        .map(|p| PartitionDetail {
-            partition: p.index,
-            leader: broker.node_id(),
-            log_start_offset: p.log.log_start_offset(),
-            high_watermark: p.log.high_watermark(),
-            size_bytes: p.log.size_bytes(),
+        .map(|p| {
+            let view = p.view();
+            PartitionDetail {
+                partition: p.index,
+                leader: view.leader,
+                log_start_offset: view.log_start_offset,
+                high_watermark: view.high_watermark,
+                size_bytes: p.storage().size_bytes,
+            }
         })
         .collect();
     Ok(TopicDetail {

@@ -44,7 +44,7 @@ pub use config::{FlushPolicy, LogConfig, MAX_SEGMENT_BYTES};
 pub use env::{DEFAULT_OPEN_SEGMENTS, LogEnv};
 pub use error::{LogError, Result};
 pub use flush::Flusher;
-pub use log::{AppendInfo, Log, LogRead, TimestampOffset};
+pub use log::{AppendInfo, Log, LogRead, TimestampOffset, ValidBatch};
 pub use recovery::{RecoveryReport, Truncation};
 pub use retention::RetentionOutcome;
 pub use segment::{INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, file_name as segment_file_name};

@@ -36,6 +36,20 @@ pub struct AppendInfo {
     pub record_count: i32,
 }
 
+/// A batch that passed [`Log::validate`], ready for [`Log::append_valid`].
+#[derive(Debug, Clone, Copy)]
+pub struct ValidBatch<'a> {
+    bytes: &'a [u8],
+    header: BatchHeader,
+}
+
+impl ValidBatch<'_> {
+    /// The batch's header as received (base offset not yet assigned).
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+}
+
 /// Whole batches returned by [`Log::read`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogRead {
@@ -270,21 +284,44 @@ impl Log {
     /// Validates `batch`, assigns its offsets and appends it. Under `flush.messages` the call
     /// returns only once the batch is durable.
     pub fn append(&self, batch: &[u8]) -> Result<AppendInfo> {
+        let info = self.append_valid(self.validate(batch)?)?;
+        self.sync_for_policy(&info)?;
+        Ok(info)
+    }
+
+    /// Checks a batch as [`Log::append`] would (size limit, CRC, counts, framing), so that a
+    /// caller can judge it (e.g. its producer sequence) before appending it with
+    /// [`Log::append_valid`], without the checks running twice.
+    pub fn validate<'a>(&self, batch: &'a [u8]) -> Result<ValidBatch<'a>> {
+        let max = self.config.read().max_batch_bytes;
+        let header = batch::validate(batch, max)?;
+        Ok(ValidBatch {
+            bytes: batch,
+            header,
+        })
+    }
+
+    /// Appends a validated batch without waiting for durability: the caller follows with
+    /// [`Log::sync_for_policy`] (after releasing any lock a concurrent appender would need, so
+    /// that appenders can share one sync).
+    pub fn append_valid(&self, batch: ValidBatch<'_>) -> Result<AppendInfo> {
         let config = self.config.read().clone();
-        let header = batch::validate(batch, config.max_batch_bytes)?;
-        let info = {
-            let mut w = self.writer.lock();
-            self.check_poison()?;
-            self.maybe_roll(&mut w, &config, batch.len() as u64, &header)?;
-            self.write_batch(&mut w, &config, batch, header)?
-        };
-        if let Some(n) = config.flush.messages {
+        let mut w = self.writer.lock();
+        self.check_poison()?;
+        self.maybe_roll(&mut w, &config, batch.bytes.len() as u64, &batch.header)?;
+        self.write_batch(&mut w, &config, batch.bytes, batch.header)
+    }
+
+    /// Waits until the batch `info` describes is durable, if the `flush.messages` policy asks
+    /// for it now; returns at once otherwise.
+    pub fn sync_for_policy(&self, info: &AppendInfo) -> Result<()> {
+        if let Some(n) = self.config.read().flush.messages {
             let unsynced = info.last_offset + 1 - self.durable_offset();
             if unsynced >= n as i64 {
                 self.sync_to(info.last_offset + 1)?;
             }
         }
-        Ok(info)
+        Ok(())
     }
 
     fn write_batch(

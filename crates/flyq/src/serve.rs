@@ -155,9 +155,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = http_stopped.await;
     }));
     tracing::info!(target: "flyq", http = %http_bound, "HTTP API listening; opening storage");
-    let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
+    let broker = Broker::start(broker_config)
         .await
-        .context("opening the broker")?
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(config.kafka.addr)
         .await

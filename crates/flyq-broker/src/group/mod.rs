@@ -687,7 +687,7 @@ impl GroupCoordinator {
 
     /// Expires sessions and completes overdue rebalances, every 100 ms, while the coordinator
     /// lives. Call from within the async runtime.
-    pub fn start_ticker(self: &Arc<Self>) {
+    pub(crate) fn start_ticker(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(100));

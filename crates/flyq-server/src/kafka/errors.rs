@@ -18,6 +18,7 @@ pub(crate) fn error_code(error: &BrokerError) -> i16 {
         BrokerError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         BrokerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         BrokerError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+        BrokerError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
         BrokerError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         BrokerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         BrokerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,

@@ -81,7 +81,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    broker.groups().start_ticker();
     let context = Arc::new(Context {
         broker,
         config,

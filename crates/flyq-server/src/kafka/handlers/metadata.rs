@@ -1,6 +1,7 @@
 //! Metadata (3): brokers, and topics with their partitions, leaders and topic ids.
 //!
-//! A single node leads every partition, with itself as the only replica and in-sync replica.
+//! Each partition's leader, leader epoch, replicas and in-sync replicas come from its
+//! [`flyq_broker::PartitionView`] (on a single node: this node, epoch 0).
 //! Topics asked for by name are auto-created when the client allows it (v4+) and the broker
 //! is configured to. Authorized operations (v8+) are returned when asked for (see
 //! `kafka/authorized.rs`).
@@ -16,7 +17,7 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
-use super::{Close, Request, str_bytes, topic_or_auto_create};
+use super::{Close, Request, str_bytes};
 use crate::kafka::authorized::{Resource, authorized_operations};
 use crate::kafka::errors::error_code;
 
@@ -40,7 +41,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     match wanted {
         None => {
             for topic in broker.topics() {
-                topics.push(describe(&topic, node, request.version));
+                topics.push(describe(&topic, request.version));
             }
         }
         Some(list) => {
@@ -58,7 +59,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                         .cloned()),
                 };
                 let entry = match found {
-                    Ok(Some(topic)) => describe(&topic, node, request.version),
+                    Ok(Some(topic)) => describe(&topic, request.version),
                     // Asked by name: unknown topic. Asked by id (v10+): unknown id, and a name
                     // field that v10-11 cannot leave null.
                     Ok(None) => match &wanted.name {
@@ -115,7 +116,9 @@ async fn lookup(
 ) -> Result<Option<Arc<Topic>>, i16> {
     validate_topic_name(name).map_err(|e| error_code(&e))?;
     if auto_create {
-        topic_or_auto_create(context, name)
+        context
+            .broker
+            .topic_or_auto_create(name)
             .await
             .map_err(|e| error_code(&e))
     } else {
@@ -125,18 +128,20 @@ async fn lookup(
 
 /// A topic as `version` of the response can carry it (leader epochs from v7, topic ids from
 /// v10, the internal flag from v1).
-fn describe(topic: &Topic, node: i32, version: i16) -> MetadataResponseTopic {
+fn describe(topic: &Topic, version: i16) -> MetadataResponseTopic {
+    let brokers = |ids: Vec<i32>| ids.into_iter().map(BrokerId).collect::<Vec<_>>();
     let partitions = topic
         .partitions
         .iter()
         .map(|p| {
+            let view = p.view();
             let partition = MetadataResponsePartition::default()
                 .with_partition_index(p.index)
-                .with_leader_id(BrokerId(node))
-                .with_replica_nodes(vec![BrokerId(node)])
-                .with_isr_nodes(vec![BrokerId(node)]);
+                .with_leader_id(BrokerId(view.leader))
+                .with_replica_nodes(brokers(view.replicas))
+                .with_isr_nodes(brokers(view.isr));
             if version >= 7 {
-                partition.with_leader_epoch(0)
+                partition.with_leader_epoch(view.leader_epoch)
             } else {
                 partition
             }

@@ -28,10 +28,7 @@ pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod sync_group;
 
-use std::sync::Arc;
-
 use bytes::{BufMut, Bytes, BytesMut};
-use flyq_broker::{BrokerError, Topic};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -110,14 +107,6 @@ pub(crate) fn config_map<'a>(
     pairs
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value?.as_str().to_owned())))
         .collect()
-}
-
-/// A topic by name, auto-created when it does not exist and the broker allows it.
-pub(crate) async fn topic_or_auto_create(
-    context: &Context,
-    name: &str,
-) -> Result<Option<Arc<Topic>>, BrokerError> {
-    context.broker.topic_or_auto_create(name).await
 }
 
 /// A string for a response field.

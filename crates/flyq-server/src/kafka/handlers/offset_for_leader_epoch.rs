@@ -1,10 +1,8 @@
 //! OffsetForLeaderEpoch (23): the end offset of a leader epoch, which clients use to detect a
-//! log that was truncated under them (KIP-320). On a single node there is one epoch, 0, since
-//! each partition was created; it ends at the log end.
+//! log that was truncated under them (KIP-320); the answer is the broker's
+//! ([`flyq_broker::Broker::end_of_leader_epoch`]).
 
 use bytes::Bytes;
-use flyq_broker::LEADER_EPOCH;
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -28,16 +26,17 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
                         .with_partition(wanted.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    match broker.partition(topic.topic.as_str(), wanted.partition) {
+                    match broker.end_of_leader_epoch(
+                        topic.topic.as_str(),
+                        wanted.partition,
+                        wanted.current_leader_epoch,
+                        wanted.leader_epoch,
+                    ) {
                         Err(e) => answer.with_error_code(error_code(&e)),
-                        // The client knows of an epoch this node never had.
-                        Ok(_) if wanted.current_leader_epoch > LEADER_EPOCH => {
-                            answer.with_error_code(ResponseError::UnknownLeaderEpoch.code())
+                        Ok(None) => answer,
+                        Ok(Some((epoch, end))) => {
+                            answer.with_leader_epoch(epoch).with_end_offset(end)
                         }
-                        Ok(_) if wanted.leader_epoch > LEADER_EPOCH => answer,
-                        Ok(partition) => answer
-                            .with_leader_epoch(LEADER_EPOCH)
-                            .with_end_offset(partition.log.log_end_offset()),
                     }
                 })
                 .collect();

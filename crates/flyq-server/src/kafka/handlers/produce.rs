@@ -11,7 +11,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::{Close, Request, topic_or_auto_create};
+use super::{Close, Request};
 use crate::kafka::errors::error_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
@@ -22,11 +22,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.as_str().to_owned();
-        let known = acks_valid
-            && matches!(
-                topic_or_auto_create(request.context, &name).await,
-                Ok(Some(_))
-            );
+        let known = acks_valid && matches!(broker.topic_or_auto_create(&name).await, Ok(Some(_)));
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let answer = PartitionProduceResponse::default()
