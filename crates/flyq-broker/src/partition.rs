@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use flyq_log::{AppendInfo, BatchHeader, Log};
+use flyq_log::{AppendInfo, Log};
+use flyq_protocol::BatchHeader;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use flyq_broker::group::{CommittedOffset, codes};
 use flyq_broker::{Broker, BrokerError};
-use flyq_client::consumer_protocol::{decode_assignment, decode_subscription};
+use flyq_protocol::consumer_protocol::{decode_assignment, decode_subscription};
 use serde::{Deserialize, Serialize};
 
 use crate::blocking::with_broker;

@@ -3,15 +3,15 @@
 //!
 //! Keys, values and header values are shown as UTF-8 text when they are valid UTF-8 and as
 //! base64 otherwise, each with its encoding named. Compressed batches are inflated, within a
-//! budget per request (see [`flyq_client::records`]); the bytes read from the log are bounded
+//! budget per request (see [`flyq_protocol::decode`]); the bytes read from the log are bounded
 //! too, so a page may hold fewer than `limit` records: page on with `next_offset`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use flyq_broker::Broker;
-use flyq_client::records::BatchDecoder;
-use flyq_log::BatchHeader;
+use flyq_protocol::BatchHeader;
+use flyq_protocol::decode::BatchDecoder;
 use kafka_protocol::records::{Record, TimestampType};
 use serde::{Deserialize, Serialize};
 

@@ -38,7 +38,7 @@ fn append_assigns_consecutive_offsets_and_stamps_the_leader_epoch() {
     let header = BatchHeader::parse(&read.batches).unwrap();
     assert_eq!((header.base_offset, header.partition_leader_epoch), (3, 7));
     // The CRC still holds: the rewritten fields are outside it.
-    flyq_log::batch::check(&read.batches).unwrap();
+    flyq_protocol::header::check(&read.batches).unwrap();
 }
 
 #[test]
@@ -316,7 +316,7 @@ fn deleting_segments_does_not_disturb_a_reader_holding_them() {
                         Ok(read) => {
                             let mut rest = &read.batches[..];
                             while !rest.is_empty() {
-                                let len = flyq_log::batch::check(
+                                let len = flyq_protocol::header::check(
                                     &rest[..BatchHeader::parse(rest).unwrap().total_len() as usize],
                                 )
                                 .unwrap()

@@ -8,7 +8,6 @@ mod assignor;
 mod commit;
 mod fetcher;
 mod group;
-pub(crate) mod protocol;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::future::Future;

@@ -13,48 +13,8 @@ use std::io::Read;
 use bytes::{Buf, Bytes};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
-/// The smallest encoded record: length, attributes, timestamp and offset deltas, key and value
-/// lengths, header count, one byte each.
-const MIN_RECORD_BYTES: usize = 7;
-/// Bytes of a batch header up to and including the record count.
-const BATCH_HEADER_LEN: usize = 61;
-
-/// Bytes before a batch's `batchLength` field ends: base offset (8) and the length (4).
-const LENGTH_END: usize = 12;
-/// Where a batch's attributes are (2 bytes; the low 3 bits of the second are the codec, bit 5
-/// marks a control batch) and where its last offset delta ends.
-const ATTRIBUTES: usize = 21;
-const LAST_OFFSET_DELTA_END: usize = 27;
-
-/// The size of the batch at the start of `bytes` (its 12-byte prefix plus `batchLength`), once
-/// that prefix is there; `None` before. The batch itself may not have fully arrived.
-pub(crate) fn batch_size(bytes: &[u8]) -> Result<Option<usize>, String> {
-    let Some(prefix) = bytes.get(..LENGTH_END) else {
-        return Ok(None);
-    };
-    let len = i32::from_be_bytes(be(&prefix[8..]));
-    let len = usize::try_from(len).map_err(|_| format!("negative batch length {len}"))?;
-    Ok(Some(LENGTH_END + len))
-}
-
-/// The offset after the last record of the batch whose header starts `bytes` (base offset plus
-/// last offset delta plus one), if the header reaches that far.
-pub(crate) fn batch_next_offset(bytes: &[u8]) -> Option<i64> {
-    let header = bytes.get(..LAST_OFFSET_DELTA_END)?;
-    let base_offset = i64::from_be_bytes(be(&header[..8]));
-    let last_offset_delta = i32::from_be_bytes(be(&header[23..]));
-    // Both are producer-written: never overflow on them.
-    Some(
-        base_offset
-            .saturating_add(i64::from(last_offset_delta))
-            .saturating_add(1),
-    )
-}
-
-/// Whether the batch whose header starts `bytes` holds compressed records.
-pub(crate) fn batch_compressed(bytes: &[u8]) -> bool {
-    bytes.get(ATTRIBUTES + 1).is_some_and(|a| a & 0x07 != 0)
-}
+use crate::header::BatchHeader;
+use crate::record::MIN_RECORD_BYTES;
 
 /// Why a batch could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,16 +72,13 @@ impl BatchDecoder {
     /// Decodes the one whole batch `batch` holds, charging its decoded records section to the
     /// budget.
     pub fn decode(&mut self, batch: Bytes) -> Result<DecodedBatch, DecodeError> {
-        if batch.len() < BATCH_HEADER_LEN {
-            return Err(DecodeError::Invalid(format!(
+        let header = BatchHeader::parse(&batch).map_err(|_| {
+            DecodeError::Invalid(format!(
                 "batch of {} bytes is shorter than its header",
                 batch.len()
-            )));
-        }
-        let base_offset = i64::from_be_bytes(be(&batch[0..8]));
-        let next_offset = batch_next_offset(&batch).unwrap_or(base_offset);
-        let control = batch[ATTRIBUTES + 1] & 0x20 != 0;
-        let count = i32::from_be_bytes(be(&batch[57..61]));
+            ))
+        })?;
+        let count = header.records_count;
         let count = usize::try_from(count)
             .map_err(|_| DecodeError::Invalid(format!("negative record count {count}")))?;
         if count > self.max_records {
@@ -160,18 +117,12 @@ impl BatchDecoder {
         let set = decoded.map_err(|e| DecodeError::Invalid(e.to_string()))?;
         self.budget = budget.get();
         Ok(DecodedBatch {
-            base_offset,
-            next_offset,
-            control,
+            base_offset: header.base_offset,
+            next_offset: header.next_offset(),
+            control: header.is_control(),
             records: set.records,
         })
     }
-}
-
-fn be<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(bytes);
-    out
 }
 
 /// Why inflating failed.
@@ -267,6 +218,8 @@ mod tests {
     use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
     use super::*;
+    use crate::header::write_crc;
+    use crate::layout::{BASE_OFFSET, BASE_TIMESTAMP, RECORDS_COUNT};
 
     fn batch(compression: Compression, count: i64, value: &str) -> Bytes {
         let records: Vec<Record> = (0..count)
@@ -298,9 +251,8 @@ mod tests {
     /// Overwrites the header's record count and re-signs the batch, as a forging producer would.
     fn forge_count(batch: &Bytes, count: i32) -> Bytes {
         let mut bytes = batch.to_vec();
-        bytes[57..61].copy_from_slice(&count.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes[21..]);
-        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        RECORDS_COUNT.write(&mut bytes, count);
+        write_crc(&mut bytes);
         Bytes::from(bytes)
     }
 
@@ -400,10 +352,9 @@ mod tests {
     fn offsets_and_timestamps_near_the_limit_wrap_instead_of_panicking() {
         // Base offset and first timestamp are producer-chosen; the deltas are added to them.
         let mut bytes = batch(Compression::None, 2, "v").to_vec();
-        bytes[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
-        bytes[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes[21..]);
-        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        BASE_OFFSET.write(&mut bytes, i64::MAX);
+        BASE_TIMESTAMP.write(&mut bytes, i64::MAX);
+        write_crc(&mut bytes);
         let decoded = BatchDecoder::new(1 << 20, 1000)
             .decode(Bytes::from(bytes))
             .unwrap();
