@@ -90,6 +90,42 @@ mod tests {
     use crate::record::records;
 
     #[test]
+    fn a_built_batch_decodes_with_kafka_protocols_decoder() {
+        use kafka_protocol::records::RecordBatchDecoder;
+        // kafka-protocol's decoder is an implementation independent of this crate; it checks
+        // the CRC too.
+        let specs = vec![
+            RecordSpec {
+                key: Some(b"k".to_vec()),
+                headers: vec![Header::new("h", "v")],
+                ..RecordSpec::value(b"one".to_vec())
+            },
+            RecordSpec {
+                timestamp_delta: 7,
+                ..RecordSpec::value(b"two".to_vec())
+            },
+        ];
+        let batch = with_producer(build_batch(40, 1_000, &specs), 7, 3, 42);
+        let set = RecordBatchDecoder::decode(&mut bytes::Bytes::from(batch)).unwrap();
+        let got: Vec<_> = set
+            .records
+            .iter()
+            .map(|r| (r.offset, r.timestamp, r.sequence, r.value.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (40, 1_000, 42, Some(&b"one"[..])),
+                (41, 1_007, 43, Some(&b"two"[..]))
+            ]
+        );
+        let first = &set.records[0];
+        assert_eq!((first.producer_id, first.producer_epoch), (7, 3));
+        assert_eq!(first.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(first.headers.len(), 1);
+    }
+
+    #[test]
     fn built_records_read_back_with_their_keys_values_and_deltas() {
         let specs = vec![
             RecordSpec {

@@ -332,6 +332,54 @@ mod tests {
     }
 
     #[test]
+    fn a_header_written_by_kafka_protocols_encoder_parses_field_for_field() {
+        use bytes::{Bytes, BytesMut};
+        use kafka_protocol::indexmap::IndexMap;
+        use kafka_protocol::records::{
+            Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        // kafka-protocol's encoder is an implementation independent of this crate.
+        let records: Vec<Record> = [(100, 1_005), (101, 1_000)]
+            .into_iter()
+            .map(|(offset, timestamp)| Record {
+                transactional: false,
+                control: true,
+                delete_horizon: false,
+                partition_leader_epoch: 9,
+                producer_id: 7,
+                producer_epoch: 3,
+                timestamp_type: TimestampType::Creation,
+                offset,
+                sequence: 42 + (offset - 100) as i32,
+                timestamp,
+                key: None,
+                value: Some(Bytes::from_static(b"v")),
+                headers: IndexMap::new(),
+            })
+            .collect();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: kafka_protocol::records::Compression::Gzip,
+        };
+        let mut batch = BytesMut::new();
+        RecordBatchEncoder::encode(&mut batch, &records, &options).unwrap();
+        let h = check(&batch).unwrap();
+        assert_eq!(
+            (h.base_offset, h.total_len(), h.partition_leader_epoch),
+            (100, batch.len() as u64, 9)
+        );
+        assert_eq!((h.last_offset_delta, h.records_count), (1, 2));
+        assert_eq!((h.base_timestamp, h.max_timestamp), (1_000, 1_005));
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (7, 3, 42)
+        );
+        assert_eq!(h.compression(), Ok(Compression::Gzip));
+        assert!(h.is_control());
+        assert_eq!(h.crc, compute_crc(&batch));
+    }
+
+    #[test]
     fn a_partial_header_is_read_as_far_as_it_goes() {
         let batch = filler_batch(1_000, 3, 2);
         assert_eq!(batch_size(&batch), Ok(Some(batch.len())));
