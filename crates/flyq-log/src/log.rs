@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
-use parking_lot::{Condvar, Mutex, RwLock};
-
 use flyq_protocol::BatchHeader;
 use flyq_protocol::layout::{BASE_OFFSET, BATCH_HEADER_LEN, Compression, PARTITION_LEADER_EPOCH};
 use flyq_protocol::record::records;
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::LogConfig;
 use crate::env::LogEnv;

@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use parking_lot::RwLock;
-
 use flyq_protocol::BatchHeader;
 use flyq_protocol::header::{batch_size, check};
 use flyq_protocol::layout::{BATCH_HEADER_LEN, BATCH_LENGTH_PREFIX};
+use parking_lot::RwLock;
 
 use crate::env::LogEnv;
 use crate::error::{IoContext, LogError, Result};
