@@ -213,3 +213,33 @@ def test_manual_replica_assignment_naming_this_node_is_used(flyq):
     with pytest.raises(KafkaException) as failed:
         wrong["placed"].result(timeout=15)
     assert failed.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
+
+
+def test_broker_side_compression_stores_the_topics_codec(flyq):
+    import subprocess
+    from conftest import BINARY
+
+    client = admin(flyq)
+    create(client, "squeezed", num_partitions=1, replication_factor=1,
+           config={"compression.type": "zstd"})
+    producer = Producer({"bootstrap.servers": flyq.bootstrap, "linger.ms": 20,
+                         "compression.type": "none"})
+    values = [(b"value %d " % i) * 40 for i in range(500)]
+    for value in values:
+        producer.produce("squeezed", value=value)
+    assert producer.flush(30) == 0
+    c = Consumer({"bootstrap.servers": flyq.bootstrap, "group.id": "g-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition("squeezed", 0, 0)])
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < len(values) and time.monotonic() < deadline:
+        msg = c.poll(0.5)
+        if msg is not None and not msg.error():
+            got.append(msg.value())
+    c.close()
+    assert got == values
+    dump = subprocess.run([str(BINARY), "log", "dump", str(flyq.data_dir / "topics" / "squeezed-0")],
+                          capture_output=True, text=True, check=True).stdout
+    codecs = {line.split()[4] for line in dump.splitlines()[1:] if line.strip()}
+    assert codecs == {"zstd"}, dump

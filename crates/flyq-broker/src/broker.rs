@@ -429,7 +429,7 @@ mod tests {
             .create_topic("ghost", Placement::Count(1), TopicConfigs::new())
             .await
             .unwrap();
-        let batch = flyq_log::builder::filler_batch(0, 3, 10);
+        let batch = flyq_protocol::builder::filler_batch(0, 3, 10);
         topic.partitions[0].append(&batch).unwrap();
         // The deletion is committed, but the process dies before the logs are removed.
         let kept = dir.path().join("kept");

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use flyq_log::BatchHeader;
+use flyq_protocol::BatchHeader;
 
 /// How many recent batches per producer are remembered (Kafka's max.in.flight limit).
 const REMEMBERED_BATCHES: usize = 5;
@@ -116,8 +116,8 @@ mod tests {
     use super::*;
 
     fn header(pid: i64, epoch: i16, seq: i32, records: i32, offset: i64) -> BatchHeader {
-        let batch = flyq_log::builder::with_producer(
-            flyq_log::builder::filler_batch(0, records as usize, 1),
+        let batch = flyq_protocol::builder::with_producer(
+            flyq_protocol::builder::filler_batch(0, records as usize, 1),
             pid,
             epoch,
             seq,

@@ -18,10 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::Cluster;
 use crate::config::ClientConfig;
-use crate::consumer::protocol::decode_assignment;
 use crate::error::{Error, Result};
 use crate::offsets::{self, group_id, topic_name, with_retries};
 use crate::types::{OffsetSpec, TopicPartition};
+use flyq_protocol::consumer_protocol::decode_assignment;
 
 /// A topic to create.
 #[derive(Debug, Clone)]

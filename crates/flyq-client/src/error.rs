@@ -177,3 +177,12 @@ impl Error {
         }
     }
 }
+
+impl From<flyq_protocol::consumer_protocol::CodecError> for Error {
+    fn from(e: flyq_protocol::consumer_protocol::CodecError) -> Self {
+        Self::Protocol {
+            addr: String::new(),
+            what: e.to_string(),
+        }
+    }
+}

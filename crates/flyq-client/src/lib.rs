@@ -74,7 +74,6 @@ mod consumer;
 mod error;
 mod offsets;
 mod producer;
-pub mod records;
 mod types;
 mod versions;
 
@@ -84,15 +83,20 @@ pub use admin::{
     TopicDescription,
 };
 /// Kafka's standard consumer protocol encodings of group member metadata and assignments
-/// (protocol type `consumer`), as Java, librdkafka and this crate's consumers write them.
+/// (protocol type `consumer`), as Java, librdkafka and this crate's consumers write them
+/// (defined in `flyq-protocol`).
 pub mod consumer_protocol {
-    pub use crate::consumer::protocol::{Subscription, decode_assignment, decode_subscription};
+    pub use flyq_protocol::consumer_protocol::{
+        Subscription, decode_assignment, decode_subscription,
+    };
 }
 pub use config::ClientConfig;
 pub use consumer::{
     Assignor, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, RebalanceListener,
 };
 pub use error::{Error, Result};
+/// The hardened RecordBatch v2 decoder the consumer uses (defined in `flyq-protocol`).
+pub use flyq_protocol::decode as records;
 pub use kafka_protocol::error::ResponseError;
 pub use producer::{
     Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,

@@ -1,31 +1,6 @@
 //! Small value types shared by the producer, consumer and admin APIs.
 
-use std::fmt;
-
-/// A topic partition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition index.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`/`partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.topic, self.partition)
-    }
-}
+pub use flyq_protocol::{Header, TopicPartition};
 
 /// Which offset of a partition to look up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +20,6 @@ impl OffsetSpec {
             OffsetSpec::Earliest => -2,
             OffsetSpec::Latest => -1,
             OffsetSpec::Timestamp(t) => t,
-        }
-    }
-}
-
-/// A record header: a string key and an optional value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// Header key.
-    pub key: String,
-    /// Header value (`None` is a null value).
-    pub value: Option<bytes::Bytes>,
-}
-
-impl Header {
-    /// A header with a value.
-    pub fn new(key: impl Into<String>, value: impl Into<bytes::Bytes>) -> Self {
-        Self {
-            key: key.into(),
-            value: Some(value.into()),
         }
     }
 }

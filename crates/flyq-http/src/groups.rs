@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use flyq_broker::group::{CommittedOffset, MemberClaim, codes};
 use flyq_broker::{Broker, BrokerError, OffsetSpec};
-use flyq_client::consumer_protocol::{decode_assignment, decode_subscription};
+use flyq_protocol::consumer_protocol::{decode_assignment, decode_subscription};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, Json, Path};

@@ -3,7 +3,7 @@
 //!
 //! Keys, values and header values are shown as UTF-8 text when they are valid UTF-8 and as
 //! base64 otherwise, each with its encoding named. Compressed batches are inflated, within a
-//! budget per request (see [`flyq_client::records`]); the bytes read from the log are bounded
+//! budget per request (see [`flyq_protocol::decode`]); the bytes read from the log are bounded
 //! too, so a page may hold fewer than `limit` records: page on with `next_offset`. Batches are
 //! read through the broker's fetch (its blocking hop included) and decoded on the request's
 //! task, within those budgets.
@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flyq_broker::{Broker, FetchSpec, PartitionFetch};
-use flyq_client::records::BatchDecoder;
-use flyq_log::BatchHeader;
+use flyq_protocol::BatchHeader;
+use flyq_protocol::decode::BatchDecoder;
 use kafka_protocol::records::{Record, TimestampType};
 use serde::{Deserialize, Serialize};
 

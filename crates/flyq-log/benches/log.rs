@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use flyq_log::builder::filler_batch;
 use flyq_log::{FlushPolicy, Log, LogConfig, LogEnv};
+use flyq_protocol::builder::filler_batch;
 
 fn bench_dir() -> tempfile::TempDir {
     match std::env::var_os("FLYQ_BENCH_DIR") {

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flyq_log::builder::filler_batch;
 use flyq_log::{FlushPolicy, Flusher, Log, LogConfig, LogEnv};
+use flyq_protocol::builder::filler_batch;
 use parking_lot::Mutex;
 
 const TOTAL: u64 = 6 << 30;

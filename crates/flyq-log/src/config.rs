@@ -87,13 +87,13 @@ impl LogConfig {
         if self.index_interval_bytes == 0 {
             return Err("index.interval.bytes must be positive".into());
         }
-        if !(crate::batch::BATCH_HEADER_LEN..=crate::batch::MAX_BATCH_BYTES)
+        if !(flyq_protocol::layout::BATCH_HEADER_LEN..=crate::validate::MAX_BATCH_BYTES)
             .contains(&self.max_batch_bytes)
         {
             return Err(format!(
                 "max.message.bytes must be between {} and {}, got {}",
-                crate::batch::BATCH_HEADER_LEN,
-                crate::batch::MAX_BATCH_BYTES,
+                flyq_protocol::layout::BATCH_HEADER_LEN,
+                crate::validate::MAX_BATCH_BYTES,
                 self.max_batch_bytes
             ));
         }

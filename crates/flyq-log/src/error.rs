@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::batch::BatchError;
+use flyq_protocol::BatchError;
 
 /// Everything a log operation can fail with.
 #[derive(Debug, Error)]

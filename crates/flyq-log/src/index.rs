@@ -112,7 +112,7 @@ impl<E: IndexEntry> SparseIndex<E> {
         segment_bytes: u64,
         valid: impl Fn(&E) -> bool,
     ) -> io::Result<(Self, usize)> {
-        let max_entries = segment_bytes / crate::batch::BATCH_HEADER_LEN as u64 + 2;
+        let max_entries = segment_bytes / flyq_protocol::layout::BATCH_HEADER_LEN as u64 + 2;
         let bytes = match read_file(storage, path, max_entries * E::SIZE as u64) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),

@@ -4,14 +4,17 @@
 //! Batches are stored exactly as producers sent them; the log assigns the base offset and the
 //! partition leader epoch (the two header fields outside the CRC) and never decodes records on
 //! the append or read path. Reads return whole batches. See `docs/log-format.md` for the bytes
-//! on disk and `docs/architecture.md` for the design.
+//! on disk and `docs/architecture.md` for the design. The batch format itself (header layout,
+//! structural check, record framing) is `flyq_protocol`'s; what the log requires of a batch
+//! before appending it is its own (`validate`).
 //!
 //! This crate is synchronous and knows nothing of networking or Kafka requests. All file I/O
 //! goes through [`storage::Storage`], so tests can run the log on a simulated disk that crashes,
 //! fails fsyncs or fills up.
 //!
 //! ```
-//! use flyq_log::{Log, LogConfig, LogEnv, builder};
+//! use flyq_log::{Log, LogConfig, LogEnv};
+//! use flyq_protocol::builder;
 //! # let dir = tempfile::tempdir().unwrap();
 //! let log = Log::open(dir.path().join("orders-0"), LogConfig::default(), LogEnv::os())?;
 //! let info = log.append(&builder::filler_batch(1_700_000_000_000, 10, 100))?;
@@ -21,8 +24,6 @@
 //! # Ok::<(), flyq_log::LogError>(())
 //! ```
 
-pub mod batch;
-pub mod builder;
 mod checkpoint;
 mod clock;
 mod config;
@@ -35,15 +36,18 @@ mod recovery;
 mod retention;
 mod segment;
 pub mod storage;
+mod validate;
+pub use validate::validate;
 mod verify;
 
-pub use batch::{BatchError, BatchHeader, Compression};
 pub use checkpoint::LOG_START_FILE;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FlushPolicy, LogConfig, MAX_SEGMENT_BYTES};
 pub use env::{DEFAULT_OPEN_SEGMENTS, LogEnv};
 pub use error::{LogError, Result};
 pub use flush::Flusher;
+/// The batch types of this crate's API (`LogError::InvalidBatch`, `Log::for_each_batch_header`).
+pub use flyq_protocol::{BatchError, BatchHeader};
 pub use log::{AppendInfo, Log, LogRead, TimestampOffset, ValidBatch};
 pub use recovery::{RecoveryReport, Truncation};
 pub use retention::RetentionOutcome;

@@ -13,15 +13,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
+use flyq_protocol::BatchHeader;
+use flyq_protocol::layout::{BASE_OFFSET, BATCH_HEADER_LEN, Compression, PARTITION_LEADER_EPOCH};
+use flyq_protocol::record::records;
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::batch::{self, BatchHeader, Compression};
 use crate::config::LogConfig;
 use crate::env::LogEnv;
 use crate::error::{IoContext, LogError, Result};
 use crate::recovery::{self, RecoveryReport};
 use crate::segment::Segment;
 use crate::storage::FileHandle;
+use crate::validate::validate;
 
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +127,9 @@ struct SyncState {
 
 /// How many syncs in a row one leader runs for others before handing the role on.
 const MAX_LEADER_ROUNDS: u32 = 8;
+/// Where the header fields the log assigns (base offset, partition leader epoch) end: an
+/// append rewrites these bytes and writes the rest of the batch untouched.
+const LOG_ASSIGNED_END: usize = PARTITION_LEADER_EPOCH.end();
 
 /// A partition log. Share it as `Arc<Log>`; every method takes `&self`.
 pub struct Log {
@@ -294,7 +300,7 @@ impl Log {
     /// [`Log::append_valid`], without the checks running twice.
     pub fn validate<'a>(&self, batch: &'a [u8]) -> Result<ValidBatch<'a>> {
         let max = self.config.read().max_batch_bytes;
-        let header = batch::validate(batch, max)?;
+        let header = validate(batch, max)?;
         Ok(ValidBatch {
             bytes: batch,
             header,
@@ -332,9 +338,10 @@ impl Log {
         mut header: BatchHeader,
     ) -> Result<AppendInfo> {
         let base_offset = w.next_offset;
-        let mut prefix = [0u8; 16];
-        prefix.copy_from_slice(&batch[..16]);
-        batch::write_log_fields(&mut prefix, base_offset, w.leader_epoch);
+        let mut prefix = [0u8; LOG_ASSIGNED_END];
+        prefix.copy_from_slice(&batch[..LOG_ASSIGNED_END]);
+        BASE_OFFSET.write(&mut prefix, base_offset);
+        PARTITION_LEADER_EPOCH.write(&mut prefix, w.leader_epoch);
         let file = match &w.file {
             Some(f) => Arc::clone(f),
             None => {
@@ -347,7 +354,10 @@ impl Log {
                 f
             }
         };
-        let bufs = [IoSlice::new(&prefix), IoSlice::new(&batch[16..])];
+        let bufs = [
+            IoSlice::new(&prefix),
+            IoSlice::new(&batch[LOG_ASSIGNED_END..]),
+        ];
         if let Err(e) = file.write_all_at(&bufs, w.position) {
             let error = LogError::io(format!("appending to {}", w.active.log_path().display()), e);
             // A failed write may have left a partial batch past the end: cut it off. If that
@@ -665,7 +675,7 @@ impl Log {
         let upper = upper.min(log_end);
         // A budget too small for any batch spares the lookup: a fetch whose budget is spent
         // still asks every later partition.
-        let nothing_fits = !first_may_exceed && max_bytes < batch::BATCH_HEADER_LEN;
+        let nothing_fits = !first_may_exceed && max_bytes < BATCH_HEADER_LEN;
         if offset >= upper || nothing_fits {
             return Ok(empty);
         }
@@ -834,7 +844,7 @@ impl Log {
         // Uncompressed: find the exact record by its timestamp delta. (The length was read
         // without a CRC check: it sizes nothing beyond the segment.)
         let len = header.total_len();
-        if len > segment.size().saturating_sub(position) || len < batch::BATCH_HEADER_LEN as u64 {
+        if len > segment.size().saturating_sub(position) || len < BATCH_HEADER_LEN as u64 {
             return Ok(Some(fallback));
         }
         let mut bytes = vec![0u8; len as usize];
@@ -842,7 +852,7 @@ impl Log {
             .file()?
             .read_exact_at(&mut bytes, position)
             .context(|| format!("reading {}", segment.log_path().display()))?;
-        let records = batch::records(&bytes[batch::BATCH_HEADER_LEN..]);
+        let records = records(&bytes[BATCH_HEADER_LEN..]);
         for record in records.flatten() {
             let offset = header
                 .base_offset

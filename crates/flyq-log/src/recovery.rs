@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use flyq_protocol::header::batch_size;
+use flyq_protocol::layout::BATCH_LENGTH_PREFIX;
+
 use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::env::LogEnv;
@@ -394,16 +397,16 @@ fn first_batch_intact(
     offset: i64,
     len: u64,
 ) -> Result<bool> {
-    let mut prefix = [0u8; crate::batch::BATCH_LENGTH_PREFIX];
+    let mut prefix = [0u8; BATCH_LENGTH_PREFIX];
     if len.saturating_sub(position) < prefix.len() as u64 {
         return Ok(false);
     }
     file.read_exact_at(&mut prefix, position)
         .context(|| format!("reading {}", path.display()))?;
-    let Some(total) = crate::batch::peek_total_len(&prefix) else {
+    let Ok(Some(total)) = batch_size(&prefix) else {
         return Ok(false);
     };
-    let end = position.saturating_add(total);
+    let end = position.saturating_add(total as u64);
     if end > len {
         return Ok(false);
     }

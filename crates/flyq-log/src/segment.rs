@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
+use flyq_protocol::BatchHeader;
+use flyq_protocol::header::{batch_size, check};
+use flyq_protocol::layout::{BATCH_HEADER_LEN, BATCH_LENGTH_PREFIX};
 use parking_lot::RwLock;
 
-use crate::batch::{self, BATCH_HEADER_LEN, BATCH_LENGTH_PREFIX, BatchHeader};
 use crate::env::LogEnv;
 use crate::error::{IoContext, LogError, Result};
 use crate::index::{OffsetEntry, SparseIndex, TimeEntry};
 use crate::storage::{FileHandle, StorageFile};
+use crate::validate::MAX_BATCH_BYTES;
 
 /// Extension of segment data files.
 pub const LOG_EXT: &str = "log";
@@ -140,8 +143,8 @@ impl<'a> BatchScanner<'a> {
             return Err(Ok("incomplete batch length prefix".into()));
         }
         let at = (self.position - self.buf_start) as usize;
-        let total = match batch::peek_total_len(&self.buf[at..]) {
-            Some(t) if (BATCH_HEADER_LEN as u64..=batch::MAX_BATCH_BYTES as u64).contains(&t) => t,
+        let total = match batch_size(&self.buf[at..]) {
+            Ok(Some(t)) if (BATCH_HEADER_LEN..=MAX_BATCH_BYTES).contains(&t) => t as u64,
             _ => return Err(Ok("invalid batch length".into())),
         };
         if !self.ensure(total).map_err(Err)? {
@@ -189,7 +192,7 @@ pub(crate) fn scan_file(
             }
             Err(Err(e)) => return Err(LogError::io(format!("scanning {}", path.display()), e)),
         };
-        let problem = match batch::check(bytes) {
+        let problem = match check(bytes) {
             Ok(h) if h.base_offset != next_offset => {
                 format!(
                     "batch has base offset {}, expected {next_offset}",

@@ -5,8 +5,9 @@
 
 use std::fs;
 
-use flyq_log::builder::{RecordSpec, build_batch};
 use flyq_log::{FlushPolicy, Log, LogConfig, LogEnv};
+use flyq_protocol::Header;
+use flyq_protocol::builder::{RecordSpec, build_batch};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -17,7 +18,7 @@ fn sample_batch() -> Vec<u8> {
     let record = RecordSpec {
         key: Some(b"k".to_vec()),
         value: Some(b"hello".to_vec()),
-        headers: vec![("h".into(), b"v".to_vec())],
+        headers: vec![Header::new("h", &b"v"[..])],
         timestamp_delta: 0,
     };
     build_batch(0, 1_700_000_000_000, &[record])
@@ -58,7 +59,7 @@ const SAMPLE_BATCH_HEX: &str = concat!(
 #[test]
 fn record_batch_encoding_is_kafkas() {
     let batch = sample_batch();
-    let crc = flyq_log::batch::compute_crc(&batch);
+    let crc = flyq_protocol::header::compute_crc(&batch);
     let expected = SAMPLE_BATCH_HEX.replace("SAMPLECRC", &format!("{crc:08x}"));
     assert_eq!(hex(&batch), expected);
     // CRC-32C (Castagnoli) over bytes 21.. of this exact batch, as computed by an independent

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use flyq_log::builder::{RecordSpec, build_batch};
 use flyq_log::storage::SimStorage;
 use flyq_log::{BatchError, BatchHeader, FlushPolicy, Log, LogConfig, LogError, ManualClock};
+use flyq_protocol::builder::{RecordSpec, build_batch};
 use proptest::prelude::*;
 
 fn open(disk: &SimStorage, clock: &Arc<ManualClock>, config: LogConfig) -> Log {
@@ -39,7 +39,7 @@ fn append_assigns_consecutive_offsets_and_stamps_the_leader_epoch() {
     let header = BatchHeader::parse(&read.batches).unwrap();
     assert_eq!((header.base_offset, header.partition_leader_epoch), (3, 7));
     // The CRC still holds: the rewritten fields are outside it.
-    flyq_log::batch::check(&read.batches).unwrap();
+    flyq_protocol::header::check(&read.batches).unwrap();
 }
 
 #[test]
@@ -399,7 +399,7 @@ fn deleting_segments_does_not_disturb_a_reader_holding_them() {
                         Ok(read) => {
                             let mut rest = &read.batches[..];
                             while !rest.is_empty() {
-                                let len = flyq_log::batch::check(
+                                let len = flyq_protocol::header::check(
                                     &rest[..BatchHeader::parse(rest).unwrap().total_len() as usize],
                                 )
                                 .unwrap()

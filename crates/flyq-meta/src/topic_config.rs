@@ -18,7 +18,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flyq_log::{Compression, FlushPolicy, LogConfig};
+use flyq_log::{FlushPolicy, LogConfig};
+use flyq_protocol::Compression;
 
 use crate::error::{MetaError, Result};
 

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use flyq_log::{BatchHeader, Log, LogConfig, LogEnv};
+use flyq_log::{Log, LogConfig, LogEnv};
+use flyq_protocol::BatchHeader;
 
 /// Commands on one partition's log directory.
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::{Conn, Flyq, join_consumer_group};
-use flyq_log::builder::{RecordSpec, build_batch};
+use flyq_protocol::builder::{RecordSpec, build_batch};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Conn, Flyq, join_consumer_group};
-use flyq_log::builder::{RecordSpec, build_batch};
+use flyq_protocol::builder::{RecordSpec, build_batch};
+use flyq_protocol::header::write_crc;
+use flyq_protocol::layout::{ATTRIBUTES, PARTITION_LEADER_EPOCH, RECORDS_COUNT};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -233,9 +235,8 @@ fn bad_produce_input_gets_the_right_error_codes_and_nothing_is_appended() {
     assert_eq!(produce(&mut conn, "small", 1, Bytes::from(corrupt)).0, 2);
     // N1 #11: record count inconsistent with the records (CRC recomputed so only that is wrong).
     let mut lying = batch(&["a", "b"]).to_vec();
-    lying[57..61].copy_from_slice(&5i32.to_be_bytes());
-    let crc = flyq_log::batch::compute_crc(&lying);
-    lying[17..21].copy_from_slice(&crc.to_be_bytes());
+    RECORDS_COUNT.write(&mut lying, 5);
+    write_crc(&mut lying);
     assert_eq!(produce(&mut conn, "small", 1, Bytes::from(lying)).0, 2);
     // N1 #12: larger than max.message.bytes.
     assert_eq!(
@@ -244,9 +245,8 @@ fn bad_produce_input_gets_the_right_error_codes_and_nothing_is_appended() {
     );
     // N1 #14: unknown compression codec.
     let mut codec = batch(&["c"]).to_vec();
-    codec[22] |= 0x06;
-    let crc = flyq_log::batch::compute_crc(&codec);
-    codec[17..21].copy_from_slice(&crc.to_be_bytes());
+    ATTRIBUTES.write(&mut codec, 0x06);
+    write_crc(&mut codec);
     assert_eq!(produce(&mut conn, "small", 1, Bytes::from(codec)).0, 76);
     // N1 #15: acks=5.
     assert_eq!(produce(&mut conn, "small", 5, batch(&["a"])).0, 21);
@@ -291,7 +291,8 @@ fn produce_fetch_and_list_offsets_round_trip() {
     let (code, high_watermark, records) = fetch(&mut conn, "orders", 0, 0);
     assert_eq!((code, high_watermark), (0, 3));
     // Batches come back as stored: the producer's bytes with the offset assigned.
-    assert_eq!(&records[16..first.len()], &first[16..]);
+    let unassigned = PARTITION_LEADER_EPOCH.end();
+    assert_eq!(&records[unassigned..first.len()], &first[unassigned..]);
     // N1 #16: offsets outside the log.
     assert_eq!(fetch(&mut conn, "orders", 99, 0).0, 1);
     assert_eq!(fetch(&mut conn, "orders", -1, 0).0, 1);
@@ -391,7 +392,7 @@ fn idempotent(values: &[&str], producer_id: i64, epoch: i16, sequence: i32) -> B
         .map(|v| RecordSpec::value(v.as_bytes().to_vec()))
         .collect();
     let batch = build_batch(0, 1_700_000_000_000, &specs);
-    Bytes::from(flyq_log::builder::with_producer(
+    Bytes::from(flyq_protocol::builder::with_producer(
         batch,
         producer_id,
         epoch,
@@ -483,7 +484,7 @@ fn offset_for_leader_epoch_answers_for_the_single_epoch() {
     assert_eq!(answer(&mut conn, ask(5, 0)).0, 75);
     // Batches carry the epoch too.
     let (_, _, records) = fetch(&mut conn, "epochs", 0, 0);
-    assert_eq!(&records[12..16], &0i32.to_be_bytes());
+    assert_eq!(PARTITION_LEADER_EPOCH.read(&records), Some(0));
 }
 
 #[test]

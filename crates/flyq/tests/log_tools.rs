@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
-use flyq_log::builder::filler_batch;
 use flyq_log::{Log, LogConfig, LogEnv};
+use flyq_protocol::builder::filler_batch;
 
 fn flyq(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_flyq"))

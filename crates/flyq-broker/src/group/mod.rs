@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flyq_log::builder::{RecordSpec, build_batch};
+use flyq_protocol::builder::{RecordSpec, build_batch};
 use parking_lot::Mutex;
 
 use crate::error::{BrokerError, Result};
@@ -141,12 +141,13 @@ impl GroupCoordinator {
             let mut rest = &read.batches[..];
             while let Ok(header) = flyq_log::BatchHeader::parse(rest) {
                 let len = (header.total_len() as usize).min(rest.len());
-                if header.compression() == Ok(flyq_log::Compression::None)
-                    && len >= flyq_log::batch::BATCH_HEADER_LEN
+                if header.compression() == Ok(flyq_protocol::Compression::None)
+                    && len >= flyq_protocol::layout::BATCH_HEADER_LEN
                 {
-                    for record in
-                        flyq_log::batch::records(&rest[flyq_log::batch::BATCH_HEADER_LEN..len])
-                            .flatten()
+                    for record in flyq_protocol::record::records(
+                        &rest[flyq_protocol::layout::BATCH_HEADER_LEN..len],
+                    )
+                    .flatten()
                     {
                         let Some(entry) =
                             record.key.and_then(|key| Entry::decode(key, record.value))

@@ -1,6 +1,7 @@
-//! Offset commits: retried on retriable errors, with the group state fixed on the way
-//! (coordinator moved, membership ended, rebalance started); `commit_async` commits run one
-//! after another on a per-consumer task so they apply in the order they were started.
+//! Offset commits: the consumer's commit API, retried on retriable errors, with the group state
+//! fixed on the way (coordinator moved, membership ended, rebalance started); `commit_async`
+//! commits run one after another on a per-consumer task so they apply in the order they were
+//! started.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::Consumer;
 use super::group::{Rejoin, membership_ended};
 use crate::cluster::Cluster;
 use crate::connection::Connection;
@@ -115,6 +117,108 @@ fn retry_after(target: &mut Target, e: &Error) -> bool {
             false
         }
         _ => e.is_retriable(),
+    }
+}
+
+impl Consumer {
+    pub(super) async fn commit_partitions(
+        &mut self,
+        filter: Option<&[TopicPartition]>,
+    ) -> Result<()> {
+        let offsets = self.positions(filter);
+        self.commit_offsets(&offsets).await
+    }
+
+    /// Commits the current positions (the offsets after the records polled so far) and waits.
+    pub async fn commit(&mut self) -> Result<()> {
+        self.commit_partitions(None).await
+    }
+
+    /// Commits explicit offsets (the next offset to consume per partition) and waits,
+    /// retrying retriable errors.
+    pub async fn commit_offsets(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut target = self.commit_target()?;
+        if let Some(m) = &mut self.membership {
+            target.coordinator = Some(m.coordinator(&self.cluster).await?);
+        }
+        let result = commit(&self.cluster, &mut target, offsets).await;
+        if target.coordinator.is_none()
+            && let Some(m) = &mut self.membership
+        {
+            m.forget_coordinator();
+        }
+        result
+    }
+
+    /// Starts committing the current positions and returns at once; the returned future
+    /// resolves with the outcome and need not be awaited. Commits apply in the order they
+    /// were started: one task per consumer runs them one after another.
+    pub fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let offsets = self.positions(None);
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        match self.commit_target() {
+            Err(e) => {
+                let _ = done.send(Err(e));
+            }
+            Ok(_) if offsets.is_empty() => {
+                let _ = done.send(Ok(()));
+            }
+            Ok(target) => {
+                let cluster = &self.cluster;
+                let commits = self
+                    .commits
+                    .get_or_insert_with(|| spawn_committer(cluster.clone()));
+                // The task only ends when this consumer drops the sender.
+                let _ = commits.send(Job {
+                    target,
+                    offsets,
+                    done,
+                });
+            }
+        }
+        async move { outcome.await.map_err(|_| Error::Closed("consumer"))? }
+    }
+
+    /// Who commits: the group, and the membership's generation, member id and coordinator.
+    fn commit_target(&self) -> Result<Target> {
+        let group = self
+            .config
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::Config("commits need a group_id".to_owned()))?;
+        Ok(match &self.membership {
+            Some(m) => Target {
+                group,
+                generation: m.generation,
+                member_id: m.member_id.clone(),
+                coordinator: m.cached_coordinator(),
+                rejoin: Some(m.rejoin.clone()),
+            },
+            None => Target {
+                group,
+                generation: -1,
+                member_id: String::new(),
+                coordinator: None,
+                rejoin: None,
+            },
+        })
+    }
+
+    /// Committed offsets of `partitions` for this consumer's group (absent: none committed).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let group = self
+            .config
+            .group_id
+            .as_deref()
+            .ok_or_else(|| Error::Config("committed offsets need a group_id".to_owned()))?;
+        let conn = offsets::coordinator(&self.cluster, group).await?;
+        offsets::fetch_committed(&conn, group, Some(partitions)).await
     }
 }
 

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
+use flyq_protocol::decode::{BatchDecoder, DecodeError};
+use flyq_protocol::header::{batch_size, peek_compressed, peek_next_offset};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest};
 
@@ -16,7 +18,6 @@ use super::ConsumerRecord;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::offsets::topic_name;
-use crate::records::{BatchDecoder, DecodeError, batch_compressed, batch_next_offset, batch_size};
 use crate::types::{Header, TopicPartition};
 
 /// Fetch settings taken from the consumer config.
@@ -88,9 +89,11 @@ impl Answer {
         let mut whole = 0;
         let mut next_offset = None;
         // Only batches whose header reaches the last offset delta count.
-        while let Some(next) = batch_next_offset(&records[whole..]) {
+        while let Some(next) = peek_next_offset(&records[whole..]) {
             let at = &records[whole..];
-            let Some(size) = batch_size(at)? else { break };
+            let Some(size) = batch_size(at).map_err(|e| e.to_string())? else {
+                break;
+            };
             if at.len() < size {
                 break;
             }
@@ -209,7 +212,7 @@ async fn fetch_once(
 /// compression stands for the answer's: one producer writes them alike.
 pub(crate) fn decode_offloaded(records: &[u8]) -> bool {
     records.len()
-        > if batch_compressed(records) {
+        > if peek_compressed(records) {
             INFLATE_INLINE_BYTES
         } else {
             DECODE_INLINE_BYTES
@@ -226,7 +229,7 @@ pub(crate) fn decode(
 ) -> std::result::Result<Decoded, String> {
     let mut out = Decoded::default();
     let mut decoder = BatchDecoder::new(INFLATE_BUDGET, MAX_BATCH_RECORDS);
-    while let Some(size) = batch_size(&records)? {
+    while let Some(size) = batch_size(&records).map_err(|e| e.to_string())? {
         if records.remaining() < size {
             break;
         }
@@ -270,6 +273,7 @@ pub(crate) fn decode(
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use bytes::BytesMut;
+    use flyq_protocol::layout::{ATTRIBUTES, BASE_OFFSET, CONTROL_FLAG};
 
     use super::*;
     use crate::producer::{BatchBuilder, Compression, seal};
@@ -281,10 +285,10 @@ pub(crate) mod tests {
             b.append(1_000, None, Some(v.as_bytes()), &[]);
         }
         let mut bytes = b.close(Compression::Gzip).unwrap();
-        bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
+        BASE_OFFSET.write(&mut bytes, base_offset);
         if control {
-            // Attributes bit 5 marks a control batch (transaction markers).
-            bytes[22] |= 0x20;
+            let attributes = ATTRIBUTES.read(&bytes).unwrap();
+            ATTRIBUTES.write(&mut bytes, attributes | CONTROL_FLAG);
         }
         BytesMut::from(&seal(bytes, -1, -1, -1)[..])
     }
@@ -348,7 +352,7 @@ pub(crate) mod tests {
         let mut b = BatchBuilder::new(80 << 20, 1_000);
         b.append(1_000, None, Some(&vec![0u8; 80 << 20]), &[]);
         let mut bytes = b.close(Compression::Gzip).unwrap();
-        bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
+        BASE_OFFSET.write(&mut bytes, base_offset);
         BytesMut::from(&seal(bytes, -1, -1, -1)[..])
     }
 

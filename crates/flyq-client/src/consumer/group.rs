@@ -18,12 +18,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::assignor::{Assignor, Member};
-use super::protocol::{self, Subscription};
 use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::offsets::{self, group_id};
 use crate::types::TopicPartition;
+use flyq_protocol::consumer_protocol::{self as protocol, Subscription};
 
 /// How one JoinGroup or SyncGroup exchange ended.
 enum Round<R> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use flyq_protocol::layout::BATCH_HEADER_LEN;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::ProducerConfig;
@@ -366,7 +367,7 @@ impl State {
             .last_batch_size
             .max(INITIAL_BATCH_CAPACITY)
             .min(config.batch_size)
-            .max(r.size_bound + super::batch::HEADER_SIZE);
+            .max(r.size_bound + BATCH_HEADER_LEN);
         let open = q.open.get_or_insert_with(|| {
             let mut id = 0;
             unfinished.send_modify(|u| id = u.start());

@@ -18,6 +18,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bytes::Bytes;
+use flyq_protocol::layout::BATCH_HEADER_LEN;
+use flyq_protocol::record::record_size_bound;
 use kafka_protocol::messages::InitProducerIdRequest;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
@@ -28,11 +30,11 @@ use crate::error::{Error, Result};
 use crate::offsets::with_retries;
 use crate::types::Header;
 use accumulator::{Append, InFlight, Refused, State, Unfinished};
-pub use batch::Compression;
 #[cfg(test)]
 pub(crate) use batch::{BatchBuilder, seal};
 use delivery::Outcome;
 pub use delivery::{DeliveryFuture, RecordMetadata};
+pub use flyq_protocol::Compression;
 pub use partitioner::{murmur2, partition_for_key};
 
 /// How many acknowledgements a write needs.
@@ -249,7 +251,7 @@ impl Shared {
 
     /// The bound of `record`'s encoded size, and the buffer memory to reserve for it.
     fn size_of(&self, record: &ProducerRecord) -> Result<(usize, u32)> {
-        let size_bound = batch::record_size_bound(
+        let size_bound = record_size_bound(
             record.key.as_deref(),
             record.value.as_deref(),
             &record.headers,
@@ -259,7 +261,7 @@ impl Shared {
             size: size_bound,
             limit,
         };
-        if size_bound + batch::HEADER_SIZE > limit {
+        if size_bound + BATCH_HEADER_LEN > limit {
             return Err(too_large());
         }
         let permits = u32::try_from(size_bound).map_err(|_| too_large())?;

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use flyq_log::builder::{RecordSpec, build_batch};
 use flyq_log::storage::{SimStorage, Storage};
 use flyq_log::{Log, LogConfig, LogEnv, ManualClock};
+use flyq_protocol::builder::{RecordSpec, build_batch};
+use flyq_protocol::layout::{BASE_OFFSET, BATCH_LENGTH, PARTITION_LEADER_EPOCH};
 
 /// A batch whose record values encode `tag`, so every batch in a test is distinguishable.
 pub fn tagged_batch(tag: u64, records: usize, value_len: usize, timestamp: i64) -> Vec<u8> {
@@ -68,10 +69,11 @@ pub fn read_all(log: &Log, from: i64) -> Vec<(i64, Vec<u8>)> {
 
 /// Whether `stored` is `original` with only the log-assigned fields changed.
 pub fn same_batch(stored: &[u8], original: &[u8], base_offset: i64) -> bool {
+    let unassigned = PARTITION_LEADER_EPOCH.end();
     stored.len() == original.len()
-        && stored[..8] == base_offset.to_be_bytes()
-        && stored[8..12] == original[8..12]
-        && stored[16..] == original[16..]
+        && BASE_OFFSET.read(stored) == Some(base_offset)
+        && BATCH_LENGTH.read(stored) == BATCH_LENGTH.read(original)
+        && stored[unassigned..] == original[unassigned..]
 }
 
 pub fn log_dir() -> &'static Path {

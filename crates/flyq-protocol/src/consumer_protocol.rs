@@ -5,21 +5,52 @@
 //! knows are decoded as the newest known one: later versions only append fields.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
-use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-
-use crate::error::{Error, Result};
-use crate::offsets::topic_name;
-use crate::types::TopicPartition;
 
 /// The version written: v1 carries owned partitions, which cooperative-sticky needs.
 const SUBSCRIPTION_VERSION: i16 = 1;
 const ASSIGNMENT_VERSION: i16 = 1;
 const NEWEST_KNOWN: i16 = 3;
+
+/// A topic partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// `topic`/`partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
+
+/// Member metadata or an assignment that could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(String);
+
+type Result<T> = std::result::Result<T, CodecError>;
 
 /// A member's subscription as carried in JoinGroup metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,28 +69,23 @@ fn group_by_topic(tps: &[TopicPartition]) -> BTreeMap<&str, Vec<i32>> {
     by_topic
 }
 
-fn protocol_error(what: String) -> Error {
-    Error::Protocol {
-        addr: String::new(),
-        what,
-    }
+fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_owned()))
 }
 
 fn versioned(mut bytes: Bytes, what: &str) -> Result<(i16, Bytes)> {
     if bytes.remaining() < 2 {
-        return Err(protocol_error(format!("{what} shorter than its version")));
+        return Err(CodecError(format!("{what} shorter than its version")));
     }
     let version = bytes.get_i16();
     if version < 0 {
-        return Err(protocol_error(format!(
-            "{what} has negative version {version}"
-        )));
+        return Err(CodecError(format!("{what} has negative version {version}")));
     }
     Ok((version.min(NEWEST_KNOWN), bytes))
 }
 
 /// Encodes a subscription.
-pub(crate) fn encode_subscription(sub: &Subscription) -> Result<Bytes> {
+pub fn encode_subscription(sub: &Subscription) -> Result<Bytes> {
     let msg = ConsumerProtocolSubscription::default()
         .with_topics(
             sub.topics
@@ -80,7 +106,7 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Result<Bytes> {
     let mut buf = BytesMut::new();
     buf.put_i16(SUBSCRIPTION_VERSION);
     msg.encode(&mut buf, SUBSCRIPTION_VERSION)
-        .map_err(|e| protocol_error(format!("encoding subscription: {e}")))?;
+        .map_err(|e| CodecError(format!("encoding subscription: {e}")))?;
     Ok(buf.freeze())
 }
 
@@ -88,7 +114,7 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Result<Bytes> {
 pub fn decode_subscription(bytes: Bytes) -> Result<Subscription> {
     let (version, mut body) = versioned(bytes, "subscription")?;
     let msg = ConsumerProtocolSubscription::decode(&mut body, version)
-        .map_err(|e| protocol_error(format!("decoding subscription: {e}")))?;
+        .map_err(|e| CodecError(format!("decoding subscription: {e}")))?;
     Ok(Subscription {
         topics: msg.topics.iter().map(|t| t.to_string()).collect(),
         owned: msg
@@ -104,7 +130,7 @@ pub fn decode_subscription(bytes: Bytes) -> Result<Subscription> {
 }
 
 /// Encodes an assignment.
-pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> {
+pub fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> {
     let msg = ConsumerProtocolAssignment::default().with_assigned_partitions(
         group_by_topic(partitions)
             .into_iter()
@@ -118,7 +144,7 @@ pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> 
     let mut buf = BytesMut::new();
     buf.put_i16(ASSIGNMENT_VERSION);
     msg.encode(&mut buf, ASSIGNMENT_VERSION)
-        .map_err(|e| protocol_error(format!("encoding assignment: {e}")))?;
+        .map_err(|e| CodecError(format!("encoding assignment: {e}")))?;
     Ok(buf.freeze())
 }
 
@@ -130,7 +156,7 @@ pub fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
     }
     let (version, mut body) = versioned(bytes, "assignment")?;
     let msg = ConsumerProtocolAssignment::decode(&mut body, version)
-        .map_err(|e| protocol_error(format!("decoding assignment: {e}")))?;
+        .map_err(|e| CodecError(format!("decoding assignment: {e}")))?;
     let mut out: Vec<TopicPartition> = msg
         .assigned_partitions
         .iter()

@@ -8,53 +8,14 @@
 //! refuses record counts the inflated bytes cannot hold.
 
 use std::cell::Cell;
-use std::io::Read;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
-/// The smallest encoded record: length, attributes, timestamp and offset deltas, key and value
-/// lengths, header count, one byte each.
-const MIN_RECORD_BYTES: usize = 7;
-/// Bytes of a batch header up to and including the record count.
-const BATCH_HEADER_LEN: usize = 61;
-
-/// Bytes before a batch's `batchLength` field ends: base offset (8) and the length (4).
-const LENGTH_END: usize = 12;
-/// Where a batch's attributes are (2 bytes; the low 3 bits of the second are the codec, bit 5
-/// marks a control batch) and where its last offset delta ends.
-const ATTRIBUTES: usize = 21;
-const LAST_OFFSET_DELTA_END: usize = 27;
-
-/// The size of the batch at the start of `bytes` (its 12-byte prefix plus `batchLength`), once
-/// that prefix is there; `None` before. The batch itself may not have fully arrived.
-pub(crate) fn batch_size(bytes: &[u8]) -> Result<Option<usize>, String> {
-    let Some(prefix) = bytes.get(..LENGTH_END) else {
-        return Ok(None);
-    };
-    let len = i32::from_be_bytes(be(&prefix[8..]));
-    let len = usize::try_from(len).map_err(|_| format!("negative batch length {len}"))?;
-    Ok(Some(LENGTH_END + len))
-}
-
-/// The offset after the last record of the batch whose header starts `bytes` (base offset plus
-/// last offset delta plus one), if the header reaches that far.
-pub(crate) fn batch_next_offset(bytes: &[u8]) -> Option<i64> {
-    let header = bytes.get(..LAST_OFFSET_DELTA_END)?;
-    let base_offset = i64::from_be_bytes(be(&header[..8]));
-    let last_offset_delta = i32::from_be_bytes(be(&header[23..]));
-    // Both are producer-written: never overflow on them.
-    Some(
-        base_offset
-            .saturating_add(i64::from(last_offset_delta))
-            .saturating_add(1),
-    )
-}
-
-/// Whether the batch whose header starts `bytes` holds compressed records.
-pub(crate) fn batch_compressed(bytes: &[u8]) -> bool {
-    bytes.get(ATTRIBUTES + 1).is_some_and(|a| a & 0x07 != 0)
-}
+use crate::codec::{CodecError, inflate};
+use crate::header::BatchHeader;
+use crate::layout;
+use crate::record::MIN_RECORD_BYTES;
 
 /// Why a batch could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,16 +73,13 @@ impl BatchDecoder {
     /// Decodes the one whole batch `batch` holds, charging its decoded records section to the
     /// budget.
     pub fn decode(&mut self, batch: Bytes) -> Result<DecodedBatch, DecodeError> {
-        if batch.len() < BATCH_HEADER_LEN {
-            return Err(DecodeError::Invalid(format!(
+        let header = BatchHeader::parse(&batch).map_err(|_| {
+            DecodeError::Invalid(format!(
                 "batch of {} bytes is shorter than its header",
                 batch.len()
-            )));
-        }
-        let base_offset = i64::from_be_bytes(be(&batch[0..8]));
-        let next_offset = batch_next_offset(&batch).unwrap_or(base_offset);
-        let control = batch[ATTRIBUTES + 1] & 0x20 != 0;
-        let count = i32::from_be_bytes(be(&batch[57..61]));
+            ))
+        })?;
+        let count = header.records_count;
         let count = usize::try_from(count)
             .map_err(|_| DecodeError::Invalid(format!("negative record count {count}")))?;
         if count > self.max_records {
@@ -134,13 +92,14 @@ impl BatchDecoder {
         let budget = Cell::new(self.budget);
         let over_budget = Cell::new(false);
         let inflate = |compressed: &mut Bytes, compression| {
-            let inflated = match decompress(compressed.split_off(0), compression, budget.get()) {
+            let inflated = match inflate(compressed.split_off(0), codec(compression), budget.get())
+            {
                 Ok(inflated) => inflated,
-                Err(Inflate::OverBudget) => {
+                Err(CodecError::OverBudget) => {
                     over_budget.set(true);
                     anyhow::bail!("over budget");
                 }
-                Err(Inflate::Invalid(what)) => anyhow::bail!(what),
+                Err(CodecError::Invalid(what)) => anyhow::bail!(what),
             };
             // Checked here, before kafka-protocol pre-allocates for the count: the inflated
             // bytes must be able to hold that many records.
@@ -160,113 +119,36 @@ impl BatchDecoder {
         let set = decoded.map_err(|e| DecodeError::Invalid(e.to_string()))?;
         self.budget = budget.get();
         Ok(DecodedBatch {
-            base_offset,
-            next_offset,
-            control,
+            base_offset: header.base_offset,
+            next_offset: header.next_offset(),
+            control: header.is_control(),
             records: set.records,
         })
     }
 }
 
-fn be<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(bytes);
-    out
-}
-
-/// Why inflating failed.
-enum Inflate {
-    OverBudget,
-    Invalid(String),
-}
-
-impl From<std::io::Error> for Inflate {
-    fn from(e: std::io::Error) -> Self {
-        Self::Invalid(e.to_string())
-    }
-}
-
-impl From<snap::Error> for Inflate {
-    fn from(e: snap::Error) -> Self {
-        Self::Invalid(e.to_string())
-    }
-}
-
-/// Reads all of `reader`, failing once more than `limit` bytes come out.
-fn read_bounded(reader: impl Read, limit: usize) -> Result<Bytes, Inflate> {
-    let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader.take(cap).read_to_end(&mut out)?;
-    if out.len() > limit {
-        return Err(Inflate::OverBudget);
-    }
-    Ok(Bytes::from(out))
-}
-
-/// Kafka's snappy framing (xerial): a magic header, then length-prefixed raw snappy blocks.
-/// Without the header the payload is one raw snappy block.
-const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
-const XERIAL_HEADER_LEN: usize = 16;
-
-fn snappy_block(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), Inflate> {
-    // A raw snappy block states its inflated length up front: check it before allocating.
-    let len = snap::raw::decompress_len(block)?;
-    if out.len().saturating_add(len) > limit {
-        return Err(Inflate::OverBudget);
-    }
-    out.extend_from_slice(&snap::raw::Decoder::new().decompress_vec(block)?);
-    Ok(())
-}
-
-fn snappy(mut compressed: Bytes, limit: usize) -> Result<Bytes, Inflate> {
-    let mut out = Vec::new();
-    if !compressed.starts_with(XERIAL_MAGIC) {
-        snappy_block(&compressed, limit, &mut out)?;
-        return Ok(Bytes::from(out));
-    }
-    if compressed.len() < XERIAL_HEADER_LEN {
-        return Err(Inflate::Invalid("truncated snappy header".to_owned()));
-    }
-    compressed.advance(XERIAL_HEADER_LEN);
-    while compressed.has_remaining() {
-        if compressed.remaining() < 4 {
-            return Err(Inflate::Invalid("truncated snappy block length".to_owned()));
-        }
-        let len = compressed.get_u32() as usize;
-        if len > compressed.remaining() {
-            return Err(Inflate::Invalid("truncated snappy block".to_owned()));
-        }
-        let block = compressed.split_to(len);
-        snappy_block(&block, limit, &mut out)?;
-    }
-    Ok(Bytes::from(out))
-}
-
-/// Inflates one batch's records section, producing at most `limit` bytes. Uncompressed
-/// records are already in memory and returned as they are.
-fn decompress(compressed: Bytes, compression: Compression, limit: usize) -> Result<Bytes, Inflate> {
+/// kafka-protocol's name for a codec, in this crate's terms.
+fn codec(compression: Compression) -> layout::Compression {
     match compression {
-        Compression::None => Ok(compressed),
-        Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(compressed.reader()), limit),
-        Compression::Lz4 => read_bounded(lz4::Decoder::new(compressed.reader())?, limit),
-        Compression::Zstd => read_bounded(
-            zstd::stream::read::Decoder::new(compressed.reader())?,
-            limit,
-        ),
-        Compression::Snappy => snappy(compressed, limit),
+        Compression::None => layout::Compression::None,
+        Compression::Gzip => layout::Compression::Gzip,
+        Compression::Snappy => layout::Compression::Snappy,
+        Compression::Lz4 => layout::Compression::Lz4,
+        Compression::Zstd => layout::Compression::Zstd,
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::io::Write;
 
     use bytes::BytesMut;
     use kafka_protocol::indexmap::IndexMap;
     use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
     use super::*;
+    use crate::header::write_crc;
+    use crate::layout::{BASE_OFFSET, BASE_TIMESTAMP, RECORDS_COUNT};
 
     fn batch(compression: Compression, count: i64, value: &str) -> Bytes {
         let records: Vec<Record> = (0..count)
@@ -298,9 +180,8 @@ mod tests {
     /// Overwrites the header's record count and re-signs the batch, as a forging producer would.
     fn forge_count(batch: &Bytes, count: i32) -> Bytes {
         let mut bytes = batch.to_vec();
-        bytes[57..61].copy_from_slice(&count.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes[21..]);
-        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        RECORDS_COUNT.write(&mut bytes, count);
+        write_crc(&mut bytes);
         Bytes::from(bytes)
     }
 
@@ -330,41 +211,6 @@ mod tests {
                 assert_eq!(err, DecodeError::OverBudget { budget: 1000 });
             }
         }
-    }
-
-    #[test]
-    fn a_gzip_bomb_stops_at_the_budget() {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        encoder.write_all(&vec![0u8; 10 << 20]).unwrap();
-        let bomb = Bytes::from(encoder.finish().unwrap());
-        assert!(bomb.len() < 100 << 10);
-        assert!(matches!(
-            decompress(bomb.clone(), Compression::Gzip, 1 << 20),
-            Err(Inflate::OverBudget)
-        ));
-        assert!(matches!(
-            decompress(bomb, Compression::Gzip, 10 << 20),
-            Ok(b) if b.len() == 10 << 20
-        ));
-    }
-
-    #[test]
-    fn snappy_blocks_are_checked_before_inflating() {
-        let block = snap::raw::Encoder::new()
-            .compress_vec(&vec![7u8; 1 << 20])
-            .unwrap();
-        let mut framed = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
-        framed.extend_from_slice(&(block.len() as u32).to_be_bytes());
-        framed.extend_from_slice(&block);
-        let framed = Bytes::from(framed);
-        assert!(matches!(
-            decompress(framed.clone(), Compression::Snappy, 1000),
-            Err(Inflate::OverBudget)
-        ));
-        assert!(matches!(
-            decompress(framed, Compression::Snappy, 1 << 20),
-            Ok(b) if b.len() == 1 << 20
-        ));
     }
 
     #[test]
@@ -400,10 +246,9 @@ mod tests {
     fn offsets_and_timestamps_near_the_limit_wrap_instead_of_panicking() {
         // Base offset and first timestamp are producer-chosen; the deltas are added to them.
         let mut bytes = batch(Compression::None, 2, "v").to_vec();
-        bytes[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
-        bytes[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes[21..]);
-        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        BASE_OFFSET.write(&mut bytes, i64::MAX);
+        BASE_TIMESTAMP.write(&mut bytes, i64::MAX);
+        write_crc(&mut bytes);
         let decoded = BatchDecoder::new(1 << 20, 1000)
             .decode(Bytes::from(bytes))
             .unwrap();
