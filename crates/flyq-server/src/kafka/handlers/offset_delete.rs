@@ -3,31 +3,16 @@
 
 use std::collections::HashSet;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
+use flyq_protocol::consumer_protocol::decode_subscription;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
-use kafka_protocol::messages::{
-    ConsumerProtocolSubscription, OffsetDeleteRequest, OffsetDeleteResponse,
-};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::{Close, Request};
 use crate::kafka::errors::group_code;
-
-/// The topics a consumer-protocol member subscribes to, from its JoinGroup metadata (a version
-/// prefix, then the subscription at that version).
-fn subscribed_topics(metadata: &Bytes) -> Vec<String> {
-    let mut body = metadata.clone();
-    if body.remaining() < 2 {
-        return Vec::new();
-    }
-    let version = body.get_i16().clamp(0, 3);
-    ConsumerProtocolSubscription::decode(&mut body, version)
-        .map(|s| s.topics.iter().map(|t| t.as_str().to_owned()).collect())
-        .unwrap_or_default()
-}
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: OffsetDeleteRequest = request.decode()?;
@@ -36,7 +21,12 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
         Some(group) if group.protocol_type == "consumer" => group
             .members
             .iter()
-            .flat_map(|m| subscribed_topics(&m.metadata))
+            // A member whose metadata does not decode subscribes to nothing we can name.
+            .flat_map(|m| {
+                decode_subscription(m.metadata.clone())
+                    .map(|s| s.topics)
+                    .unwrap_or_default()
+            })
             .collect(),
         _ => HashSet::new(),
     };
