@@ -23,9 +23,9 @@ use crate::config::LogConfig;
 use crate::env::LogEnv;
 use crate::error::{IoContext, Result};
 use crate::index::{OffsetEntry, SparseIndex, TimeEntry};
-use crate::log::Writer;
 use crate::segment::{self, INDEX_EXT, Indexes, LOG_EXT, Segment, TIME_INDEX_EXT};
 use crate::verify::Corruption;
+use crate::writer::Writer;
 
 /// A torn or corrupt tail that recovery cut off the active segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
