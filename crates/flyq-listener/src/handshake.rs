@@ -22,8 +22,8 @@ use crate::timed::TimedStream;
 ///   a listener without them (Kafka) should bound the handshake with a timeout of its own.
 /// - **SASL** is not a byte-stream handshake: Kafka clients authenticate with SaslHandshake
 ///   and SaslAuthenticate *requests*, framed like any other. It belongs to the Kafka front
-///   end's connection loop (`flyq-server`'s `kafka::connection`), which must then refuse
-///   every other API until authentication succeeds. If it needs what TLS learnt (a client
+///   end's connection loop (`kafka/connection.rs`), which must then refuse every other API
+///   until authentication succeeds. If it needs what TLS learnt (a client
 ///   certificate for mTLS), the TLS `Stream` type carries it.
 pub trait Handshake: Send + Sync + 'static {
     /// The stream the front end is given.
