@@ -1,5 +1,6 @@
 //! The Kafka listener's metrics: requests, their latency and their errors per API, and the
-//! handles the shared listener counts open and refused connections in. Label values are bounded: API names and Kafka error names, never client ids.
+//! handles the shared listener counts open and refused connections in. Label values are
+//! bounded: API names and Kafka error names, never client ids.
 //!
 //! Handles are resolved once per API when the listener starts, so counting a request costs no
 //! registry lookup. Errors are counted where broker errors become Kafka codes
