@@ -9,10 +9,10 @@
 //! threads (see `blocking`).
 
 mod cluster;
+mod connection;
 mod error;
 mod groups;
 mod health;
-mod listener;
 mod metrics;
 mod openapi;
 mod records;
@@ -22,34 +22,56 @@ mod state_metrics;
 mod topics;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use flyq_listener::{ConnectionCounters, Listener, Plaintext, ProblemLog, Settings, WhenFull};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
-pub use metrics::{REQUEST_SECONDS, REQUESTS_TOTAL, describe as describe_metrics};
+pub use metrics::{REQUEST_SECONDS, REQUESTS_TOTAL, install_recorder as install_metrics_recorder};
 pub use openapi::OPENAPI_JSON;
 pub use routes::router;
 pub use state::{HttpState, Phase};
 
-/// Most HTTP connections open at once; more wait in the listen backlog.
+/// Most HTTP connections open at once; more wait in the listen backlog (file descriptors are
+/// shared with the Kafka listener, which needs them more).
 pub const MAX_CONNECTIONS: usize = 256;
 /// A connection that sends nothing for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A connection is closed once this old, busy or not (clients reconnect; a trickling client
 /// cannot hold a slot for longer).
 pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(600);
+/// On shutdown, how long requests in flight get to finish before their connections close.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves the HTTP API on `listener` until `shutdown` resolves, then finishes the requests
-/// in flight and returns.
+/// Serves the HTTP API on `listener` until `shutdown` resolves, then lets the requests in
+/// flight finish (up to [`SHUTDOWN_GRACE`]) and returns.
 pub async fn serve(
     listener: TcpListener,
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener =
-        listener::Bounded::new(listener, MAX_CONNECTIONS, IDLE_TIMEOUT, MAX_CONNECTION_AGE);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = router(state);
+    let listener = Listener {
+        tcp: listener,
+        settings: Settings {
+            name: "http",
+            max_connections: MAX_CONNECTIONS,
+            when_full: WhenFull::Wait,
+            idle_timeout: Some(IDLE_TIMEOUT),
+            max_age: Some(MAX_CONNECTION_AGE),
+            shutdown_grace: SHUTDOWN_GRACE,
+        },
+        handshake: Plaintext,
+        counters: ConnectionCounters::none(),
+        problems: Arc::new(ProblemLog::new()),
+    };
+    listener
+        .serve(
+            move |stream, _peer, closing| connection::serve(router.clone(), stream, closing),
+            shutdown,
+        )
+        .await;
+    Ok(())
 }

@@ -15,7 +15,7 @@ use clap::Args;
 use flyq_broker::Broker;
 use flyq_http::{HttpState, Phase};
 use flyq_server::kafka;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::units::Span;
 use crate::config::{Config, LogFormat};
@@ -111,21 +111,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 /// How often the metrics recorder folds histogram samples into its buckets.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Histogram buckets, in seconds (every FlyQ histogram measures a duration): from 50 µs, where
-/// a produce to the page cache lands, to 30 s, a Fetch's longest wait.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
 /// Installs the Prometheus recorder as the global `metrics` recorder, with its upkeep task.
 fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets(LATENCY_BUCKETS)
-        .context("setting histogram buckets")?
-        .install_recorder()
-        .context("installing the metrics recorder")?;
-    flyq_http::describe_metrics();
+    let handle =
+        flyq_http::install_metrics_recorder().context("installing the metrics recorder")?;
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(METRICS_UPKEEP);

@@ -1,14 +1,17 @@
 //! One client connection: read a frame, dispatch it, write the answer, in order.
+//!
+//! The stream comes from the shared listener, after its handshake (plaintext today). SASL,
+//! when it comes, is a step here: SaslHandshake and SaslAuthenticate are Kafka requests, and
+//! until they succeed every other API must be refused.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flyq_listener::Closing;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 use super::handlers::{self, Close, Request};
 use super::{Context, frame, metrics, versions};
@@ -16,21 +19,20 @@ use super::{Context, frame, metrics, versions};
 /// Serves one connection until the peer leaves, sends something unacceptable, or the
 /// listener shuts down (between requests).
 pub(crate) async fn run(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Unpin,
     peer: SocketAddr,
     context: Arc<Context>,
-    mut closing: watch::Receiver<bool>,
+    mut closing: Closing,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
     // Small: thousands of idle clients must be cheap, and large request bodies bypass it.
-    let mut reader = BufReader::with_capacity(8 * 1024, reader);
+    // Answers are written through it, straight to the stream.
+    let mut stream = BufReader::with_capacity(8 * 1024, stream);
     let config = &context.config;
     loop {
         let frame = tokio::select! {
             biased;
-            _ = closing.changed() => break,
-            frame = frame::read_frame(&mut reader, config.max_request_bytes, config.request_read_timeout) => frame,
+            () = closing.wait() => break,
+            frame = frame::read_frame(&mut stream, config.max_request_bytes, config.request_read_timeout) => frame,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
@@ -45,7 +47,7 @@ pub(crate) async fn run(
         };
         match dispatch(&context, peer, frame).await {
             Ok(Some(response)) => {
-                if let Err(e) = writer.write_all(&response).await {
+                if let Err(e) = stream.write_all(&response).await {
                     tracing::debug!(target: "flyq::kafka", %peer, error = %e, "write failed");
                     break;
                 }
@@ -60,7 +62,7 @@ pub(crate) async fn run(
             }
         }
     }
-    let _ = writer.shutdown().await;
+    let _ = stream.shutdown().await;
 }
 
 /// Decodes a request's header and hands it to its API's handler.

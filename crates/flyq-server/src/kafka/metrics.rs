@@ -1,5 +1,6 @@
-//! The Kafka listener's metrics: requests, their latency and their errors per API, and open
-//! connections. Label values are bounded: API names and Kafka error names, never client ids.
+//! The Kafka listener's metrics: requests, their latency and their errors per API, and the
+//! handles the shared listener counts open and refused connections in. Label values are
+//! bounded: API names and Kafka error names, never client ids.
 //!
 //! Handles are resolved once per API when the listener starts, so counting a request costs no
 //! registry lookup. Errors are counted where broker errors become Kafka codes
@@ -10,9 +11,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 
+use flyq_listener::ConnectionCounters;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
-use metrics::{Counter, Gauge, Histogram, SharedString};
+use metrics::{Counter, Histogram, SharedString};
 
 use super::versions::SUPPORTED_APIS;
 
@@ -28,13 +30,9 @@ struct ApiMetrics {
     duration: Histogram,
 }
 
-/// Every handle the listener records into.
+/// Every per-API handle the Kafka handlers record into.
 pub(crate) struct ListenerMetrics {
     apis: HashMap<ApiKey, ApiMetrics>,
-    /// Connections open now.
-    pub connections: Gauge,
-    /// Connections closed at once because the connection limit was reached.
-    pub refused: Counter,
 }
 
 impl ListenerMetrics {
@@ -51,11 +49,7 @@ impl ListenerMetrics {
                 (*key, metrics)
             })
             .collect();
-        Self {
-            apis,
-            connections: metrics::gauge!("flyq_kafka_connections"),
-            refused: metrics::counter!("flyq_kafka_connections_refused_total"),
-        }
+        Self { apis }
     }
 
     /// Runs one request's handling, counting it and timing it under its API.
@@ -68,6 +62,15 @@ impl ListenerMetrics {
         api.requests.increment(1);
         api.duration.record(started.elapsed().as_secs_f64());
         output
+    }
+}
+
+/// Where the listener counts Kafka connections: open now, and closed on arrival because
+/// `max_connections` were open.
+pub(crate) fn connection_counters() -> ConnectionCounters {
+    ConnectionCounters {
+        open: metrics::gauge!("flyq_kafka_connections"),
+        refused: metrics::counter!("flyq_kafka_connections_refused_total"),
     }
 }
 

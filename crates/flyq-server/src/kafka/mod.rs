@@ -1,6 +1,8 @@
 //! The Kafka wire-protocol listener.
 //!
-//! One task per connection reads a frame (4-byte length, bounded by `max_request_bytes`, read
+//! Accepting, the connection cap and draining on shutdown are the shared listener's
+//! (`flyq-listener`): over `max_connections`, a new connection is closed at once. Then one
+//! task per connection reads a frame (4-byte length, bounded by `max_request_bytes`, read
 //! within `request_read_timeout` once it has begun), checks the API key and version, decodes
 //! the header and the request with the `kafka-protocol` crate, runs the API's handler (one file
 //! per API in `handlers/`) and writes the response. Requests on a connection are answered in
@@ -13,7 +15,6 @@ mod errors;
 mod frame;
 mod handlers;
 mod metrics;
-mod problem_log;
 mod versions;
 
 use std::future::Future;
@@ -22,9 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flyq_broker::Broker;
+use flyq_listener::{Listener, Plaintext, ProblemLog, Settings, WhenFull};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 pub use versions::SUPPORTED_APIS;
 
@@ -67,8 +67,8 @@ pub(crate) struct Context {
     pub broker: Arc<Broker>,
     pub config: KafkaConfig,
     pub metrics: metrics::ListenerMetrics,
-    /// Rate limit for lines about misbehaving connections.
-    pub problems: problem_log::ProblemLog,
+    /// Rate limit for lines about misbehaving connections, shared with the listener.
+    pub problems: Arc<ProblemLog>,
 }
 
 /// Serves Kafka clients on `listener` until `shutdown` resolves; then stops accepting, lets
@@ -79,59 +79,36 @@ pub async fn serve(
     config: KafkaConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let grace = config.shutdown_grace;
-    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let settings = Settings {
+        name: "kafka",
+        max_connections: config.max_connections,
+        when_full: WhenFull::Refuse,
+        // Idle clients may wait for ever; a started request is timed by `frame`.
+        idle_timeout: None,
+        max_age: None,
+        shutdown_grace: config.shutdown_grace,
+    };
+    let problems = Arc::new(ProblemLog::new());
     let context = Arc::new(Context {
         broker,
         config,
         metrics: metrics::ListenerMetrics::new(),
-        problems: problem_log::ProblemLog::new(),
+        problems: Arc::clone(&problems),
     });
-    let (closing_tx, closing) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        // Over the limit: close at once.
-                        context.metrics.refused.increment(1);
-                        if let Some(suppressed) = context.problems.admit() {
-                            tracing::warn!(target: "flyq::kafka", %peer, suppressed, "connection limit reached; closing a new connection");
-                        }
-                        drop(stream);
-                        continue;
-                    };
-                    let context = Arc::clone(&context);
-                    let closing = closing.clone();
-                    context.metrics.connections.increment(1.0);
-                    connections.spawn(async move {
-                        connection::run(stream, peer, Arc::clone(&context), closing).await;
-                        context.metrics.connections.decrement(1.0);
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: keep serving the others.
-                    tracing::warn!(target: "flyq::kafka", error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+    let listener = Listener {
+        tcp: listener,
+        settings,
+        handshake: Plaintext,
+        counters: metrics::connection_counters(),
+        problems,
+    };
+    listener
+        .serve(
+            move |stream, peer, closing| {
+                connection::run(stream, peer, Arc::clone(&context), closing)
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = &mut shutdown => break,
-        }
-    }
-    // Refuse new connections at once rather than leave them queued while we drain.
-    drop(listener);
-    let _ = closing_tx.send(true);
-    let drained = tokio::time::timeout(grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(target: "flyq::kafka", "shutdown grace period over; closing remaining connections");
-        connections.shutdown().await;
-    }
+            shutdown,
+        )
+        .await;
     Ok(())
 }

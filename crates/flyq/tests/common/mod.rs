@@ -1,16 +1,13 @@
 //! Helpers for tests that run the real `flyq` binary: start a broker on a free port, stop it
-//! (gracefully or with SIGKILL), and speak raw Kafka frames to it.
+//! (gracefully or with SIGKILL), run commands and kcat against it. Raw Kafka requests are sent
+//! with flyq-testkit's `kafka::Conn`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// A `flyq serve` process owned by a test; killed when dropped. Its HTTP API listens on a
 /// free port unless `extra` names `--http-addr` (the default port would clash between tests).
@@ -128,94 +125,6 @@ pub fn startup_line(child: &mut Child) -> Option<String> {
     rx.recv_timeout(Duration::from_secs(30)).ok()
 }
 
-/// A raw connection speaking Kafka frames.
-pub struct Conn {
-    pub stream: TcpStream,
-    correlation: i32,
-}
-
-impl Conn {
-    pub fn open(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Self {
-            stream,
-            correlation: 0,
-        }
-    }
-
-    /// Sends raw bytes as they are.
-    pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    /// Sends a request and returns the decoded response.
-    pub fn call<Req: Encodable, Resp: Decodable>(
-        &mut self,
-        key: ApiKey,
-        version: i16,
-        request: &Req,
-    ) -> Resp {
-        self.send(key, version, request);
-        let mut body = self
-            .read_frame()
-            .expect("connection closed instead of answering");
-        let header =
-            ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, self.correlation);
-        Resp::decode(&mut body, version).unwrap()
-    }
-
-    /// Sends a request without waiting for the answer.
-    pub fn send<Req: Encodable>(&mut self, key: ApiKey, version: i16, request: &Req) {
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("flyq-test")));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, key.request_header_version(version))
-            .unwrap();
-        request.encode(&mut buf, version).unwrap();
-        let len = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&buf).unwrap();
-    }
-
-    /// Reads one response frame; `None` if the connection was closed.
-    pub fn read_frame(&mut self) -> Option<Bytes> {
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).ok()?;
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut body).ok()?;
-        Some(Bytes::from(body))
-    }
-
-    /// Whether the broker closed the connection (reads EOF or reset) within `within`.
-    pub fn closed_within(&mut self, within: Duration) -> bool {
-        self.stream.set_read_timeout(Some(within)).unwrap();
-        let mut buf = [0u8; 1024];
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
-                    return false;
-                }
-                Err(_) => return true,
-            }
-        }
-    }
-}
-
 /// Runs a command with a timeout, returning (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command, input: Option<&str>) -> (i32, String, String) {
     let mut child = cmd
@@ -240,73 +149,6 @@ pub fn run(cmd: &mut Command, input: Option<&str>) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-/// Joins `group` as a consumer-protocol member subscribed to `topic` (the first JoinGroup
-/// gets MEMBER_ID_REQUIRED, the second joins), then syncs as leader, giving itself
-/// `partitions` of `topic`. Returns the member id and generation.
-pub fn join_consumer_group(
-    conn: &mut Conn,
-    group: &str,
-    topic: &str,
-    partitions: &[i32],
-) -> (StrBytes, i32) {
-    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
-    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-    use kafka_protocol::messages::{
-        ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, JoinGroupRequest,
-        JoinGroupResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
-    };
-    let group = GroupId(StrBytes::from_string(group.to_owned()));
-    let topic = StrBytes::from_string(topic.to_owned());
-    // Consumer-protocol payloads start with their version (i16).
-    let mut subscription = BytesMut::new();
-    subscription.put_i16(0);
-    ConsumerProtocolSubscription::default()
-        .with_topics(vec![topic.clone()])
-        .encode(&mut subscription, 0)
-        .unwrap();
-    let join = |conn: &mut Conn, member: StrBytes| -> JoinGroupResponse {
-        let request = JoinGroupRequest::default()
-            .with_group_id(group.clone())
-            .with_session_timeout_ms(10_000)
-            .with_rebalance_timeout_ms(10_000)
-            .with_member_id(member)
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
-            .with_protocols(vec![
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str("range"))
-                    .with_metadata(subscription.clone().freeze()),
-            ]);
-        conn.call(ApiKey::JoinGroup, 5, &request)
-    };
-    let first = join(conn, StrBytes::default());
-    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
-    let joined = join(conn, first.member_id);
-    assert_eq!(joined.error_code, 0);
-    let mut assignment = BytesMut::new();
-    assignment.put_i16(0);
-    ConsumerProtocolAssignment::default()
-        .with_assigned_partitions(vec![
-            TopicPartition::default()
-                .with_topic(TopicName(topic))
-                .with_partitions(partitions.to_vec()),
-        ])
-        .encode(&mut assignment, 0)
-        .unwrap();
-    let sync = SyncGroupRequest::default()
-        .with_group_id(group)
-        .with_generation_id(joined.generation_id)
-        .with_member_id(joined.member_id.clone())
-        .with_assignments(vec![
-            SyncGroupRequestAssignment::default()
-                .with_member_id(joined.member_id.clone())
-                .with_assignment(assignment.freeze()),
-        ]);
-    let synced: SyncGroupResponse = conn.call(ApiKey::SyncGroup, 3, &sync);
-    assert_eq!(synced.error_code, 0);
-    (joined.member_id, joined.generation_id)
 }
 
 /// Runs kcat against `flyq` (30 s at most) with `args` and optional stdin; asserts it

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 /// Most connection-problem lines written per second.
-pub(crate) const LINES_PER_SECOND: u32 = 20;
+const LINES_PER_SECOND: u32 = 20;
 
-/// The limiter, shared by every connection of a listener.
+/// The limiter, shared by a listener and every connection of its front end.
 #[derive(Debug)]
-pub(crate) struct ProblemLog {
+pub struct ProblemLog {
     window: Mutex<Window>,
 }
 
@@ -25,7 +25,8 @@ struct Window {
 }
 
 impl ProblemLog {
-    pub(crate) fn new() -> Self {
+    /// A limiter with nothing written yet.
+    pub fn new() -> Self {
         Self {
             window: Mutex::new(Window {
                 started: Instant::now(),
@@ -36,7 +37,7 @@ impl ProblemLog {
     }
 
     /// Whether a line may be written now; if so, how many were suppressed before it.
-    pub(crate) fn admit(&self) -> Option<u64> {
+    pub fn admit(&self) -> Option<u64> {
         self.admit_at(Instant::now())
     }
 
@@ -53,6 +54,12 @@ impl ProblemLog {
             window.suppressed += 1;
             None
         }
+    }
+}
+
+impl Default for ProblemLog {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

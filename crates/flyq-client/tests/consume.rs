@@ -1,17 +1,15 @@
-//! flyq-client producer and consumer together against a real `flyq serve`: every codec and
-//! acks level round-trips keys, values, headers and timestamps; seeks, pause/resume and
-//! committed-offset resumption.
+//! flyq-client producer and consumer together against an in-process broker (flyq-testkit):
+//! every codec and acks level round-trips keys, values, headers and timestamps; seeks,
+//! pause/resume and committed-offset resumption.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::Flyq;
 use flyq_client::{
     Acks, Admin, ClientConfig, Compression, Consumer, ConsumerConfig, ConsumerRecord, Header,
     NewTopic, OffsetReset, Producer, ProducerConfig, ProducerRecord, TopicPartition,
 };
+use flyq_testkit::TestBroker;
 use futures::StreamExt;
 use tokio::time::Instant;
 
@@ -38,7 +36,7 @@ fn record(topic: &str, i: i64) -> ProducerRecord {
         .timestamp(1_700_000_000_000 + i)
 }
 
-fn assigned_consumer(flyq: &Flyq, group: Option<&str>) -> Consumer {
+fn assigned_consumer(flyq: &TestBroker, group: Option<&str>) -> Consumer {
     let config =
         ConsumerConfig::new(&flyq.bootstrap(), group).auto_offset_reset(OffsetReset::Earliest);
     Consumer::new(config).unwrap()
@@ -47,7 +45,7 @@ fn assigned_consumer(flyq: &Flyq, group: Option<&str>) -> Consumer {
 #[tokio::test]
 async fn every_codec_and_acks_level_round_trips_records() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
     let codecs = [
         Compression::None,
@@ -104,7 +102,7 @@ async fn every_codec_and_acks_level_round_trips_records() {
 #[tokio::test]
 async fn seeks_pause_resume_and_committed_offsets() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
     admin.create_topics(&[NewTopic::new("s", 2)]).await.unwrap();
     let producer = Producer::new(ProducerConfig::new(&flyq.bootstrap()))

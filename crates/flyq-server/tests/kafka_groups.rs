@@ -1,12 +1,11 @@
-//! Consumer-group answers that clients hide, checked with raw Kafka requests against a real
-//! `flyq serve`: static membership (KIP-345) fencing and removal, and the per-partition codes of
-//! OffsetCommit.
+//! Consumer-group answers that clients hide, checked with raw Kafka requests against an
+//! in-process broker (flyq-testkit): static membership (KIP-345) fencing and removal, and the
+//! per-partition codes of OffsetCommit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use bytes::Bytes;
-use common::{Conn, Flyq};
+use flyq_testkit::TestBroker;
+use flyq_testkit::kafka::Conn;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
@@ -192,7 +191,7 @@ fn committed(conn: &mut Conn, group: &str) -> Vec<(String, i32, i64)> {
 #[test]
 fn a_static_member_replaced_by_a_new_instance_is_fenced_and_can_be_removed_by_instance_id() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let (group, instance) = ("static-group", "instance-1");
     let mut old = Conn::open(flyq.addr);
     create_topic(&mut old, "static-topic", 1);
@@ -294,7 +293,7 @@ fn a_static_member_replaced_by_a_new_instance_is_fenced_and_can_be_removed_by_in
 #[test]
 fn offset_commit_answers_each_partition_and_stores_only_the_valid_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let mut conn = Conn::open(flyq.addr);
     create_topic(&mut conn, "known", 2);
     let group = "commit-group";

@@ -1,19 +1,17 @@
-//! flyq-client consumer groups against a real `flyq serve`: three consumers share a
-//! six-partition topic while a member joins and another leaves, under each assignor, and every
-//! record is consumed exactly once.
+//! flyq-client consumer groups against an in-process broker (flyq-testkit): three consumers
+//! share a six-partition topic while a member joins and another leaves, under each assignor,
+//! and every record is consumed exactly once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Flyq;
 use flyq_client::{
     Admin, Assignor, ClientConfig, Consumer, ConsumerConfig, NewTopic, OffsetReset, Producer,
     ProducerConfig, ProducerRecord, RebalanceListener, TopicPartition,
 };
+use flyq_testkit::TestBroker;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -51,7 +49,11 @@ impl Member {
     }
 }
 
-fn member(flyq: &Flyq, assignor: Assignor, seen: mpsc::UnboundedSender<(i32, i64)>) -> Member {
+fn member(
+    flyq: &TestBroker,
+    assignor: Assignor,
+    seen: mpsc::UnboundedSender<(i32, i64)>,
+) -> Member {
     let mut config = ConsumerConfig::new(&flyq.bootstrap(), Some("workers"))
         .auto_offset_reset(OffsetReset::Earliest)
         .assignors(vec![assignor]);
@@ -120,7 +122,7 @@ async fn wait_balanced(admin: &Admin, members: usize) {
 
 async fn group_consumes_each_record_once(assignor: Assignor) {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
     admin
         .create_topics(&[NewTopic::new(TOPIC, 6)])
@@ -195,7 +197,7 @@ async fn cooperative_sticky_group_consumes_each_record_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pattern_subscription_picks_up_matching_topics() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
     admin
         .create_topics(&[
@@ -242,7 +244,7 @@ async fn pattern_subscription_picks_up_matching_topics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_member_leaves_the_group_before_its_session_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
     admin
         .create_topics(&[NewTopic::new(TOPIC, 2)])

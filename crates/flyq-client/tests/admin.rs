@@ -1,22 +1,20 @@
-//! The flyq-client admin API end to end against a real `flyq serve`, plus the errors a user
-//! sees when no broker listens or a broker does not answer.
+//! The flyq-client admin API end to end against an in-process broker (flyq-testkit), plus the
+//! errors a user sees when no broker listens or a broker does not answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::Flyq;
 use flyq_client::{
     Admin, AlterConfigOp, ClientConfig, ConfigResource, Error, NewTopic, OffsetSpec, ResponseError,
     TopicPartition,
 };
+use flyq_testkit::TestBroker;
 
 #[tokio::test]
 async fn admin_manages_topics_configs_and_group_offsets() {
     let dir = tempfile::tempdir().unwrap();
-    let flyq = Flyq::start(dir.path(), &[]);
+    let flyq = TestBroker::start(dir.path());
     let admin = Admin::new(ClientConfig::new(&flyq.bootstrap())).unwrap();
 
     let cluster = admin.describe_cluster().await.unwrap();
