@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flyq_broker::{Broker, BrokerConfig};
 use flyq_http::{HttpState, Phase};
-use flyq_server::kafka::{self, KafkaConfig};
+use flyq_kafka::KafkaConfig;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -151,7 +151,7 @@ async fn run(
     state.attach(Arc::clone(&broker), config.advertised.clone());
     state.set_phase(Phase::Ready);
     let _ = ready.send(Ok((addr, http)));
-    let served = kafka::serve(kafka_listener, broker, config, async {
+    let served = flyq_kafka::serve(kafka_listener, broker, config, async {
         let _ = stopped.await;
     })
     .await;

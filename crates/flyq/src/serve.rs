@@ -14,7 +14,6 @@ use anyhow::Context;
 use clap::Args;
 use flyq_broker::Broker;
 use flyq_http::{HttpState, Phase};
-use flyq_server::kafka;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::units::Span;
@@ -177,7 +176,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             http.set_phase(Phase::Stopping);
         }
     };
-    kafka::serve(
+    flyq_kafka::serve(
         listener,
         std::sync::Arc::clone(&broker),
         kafka_config,

@@ -8,8 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Conn, Flyq};
+use common::Flyq;
 use flyq_protocol::builder::{RecordSpec, build_batch};
+use flyq_testkit::kafka::Conn;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};

@@ -1,14 +1,14 @@
 //! The Kafka listener of a real `flyq serve` process, where the process matters: a clean stop
 //! on SIGTERM, idempotent producer state rebuilt after kill -9, and the process's memory under
 //! 2,000 idle connections and an unread pipeline. The protocol-level tests that need no
-//! process are in `crates/flyq-server/tests/`.
+//! process are in `crates/flyq-kafka/tests/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use bytes::Bytes;
 use common::Flyq;
-use flyq_log::builder::{RecordSpec, build_batch};
+use flyq_protocol::builder::{RecordSpec, build_batch};
 use flyq_testkit::kafka::{Conn, batch, canary, fetch, produce};
 use kafka_protocol::messages::*;
 

@@ -141,8 +141,7 @@ impl Default for Config {
 
 impl Default for KafkaSection {
     fn default() -> Self {
-        let listener =
-            flyq_server::kafka::KafkaConfig::new(SocketAddr::from(([127, 0, 0, 1], 9092)));
+        let listener = flyq_kafka::KafkaConfig::new(SocketAddr::from(([127, 0, 0, 1], 9092)));
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 9092)),
             advertised_addr: None,
@@ -323,11 +322,8 @@ impl Config {
     }
 
     /// The Kafka listener's settings, once it is bound to `bound`.
-    pub fn kafka_config(
-        &self,
-        bound: SocketAddr,
-    ) -> anyhow::Result<flyq_server::kafka::KafkaConfig> {
-        let mut listener = flyq_server::kafka::KafkaConfig::new(bound);
+    pub fn kafka_config(&self, bound: SocketAddr) -> anyhow::Result<flyq_kafka::KafkaConfig> {
+        let mut listener = flyq_kafka::KafkaConfig::new(bound);
         if let Some(advertised) = &self.kafka.advertised_addr {
             listener.advertised = parse_advertised(advertised)?;
         }

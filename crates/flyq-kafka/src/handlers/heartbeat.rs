@@ -5,7 +5,7 @@ use flyq_broker::group::MemberClaim;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::{Close, Request};
-use crate::kafka::errors::group_code;
+use crate::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: HeartbeatRequest = request.decode()?;

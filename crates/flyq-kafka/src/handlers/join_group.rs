@@ -8,7 +8,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::{Close, Request, str_bytes};
-use crate::kafka::errors::group_code;
+use crate::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: JoinGroupRequest = request.decode()?;

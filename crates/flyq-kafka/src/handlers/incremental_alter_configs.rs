@@ -11,7 +11,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use super::alter_configs::resource_result;
 use super::describe_configs::RESOURCE_TOPIC;
 use super::{Close, Request};
-use crate::kafka::errors::error_code;
+use crate::errors::error_code;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use flyq_broker::Placement;
 
 use super::{Close, Request, config_map, str_bytes};
-use crate::kafka::errors::error_code;
+use crate::errors::error_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: CreateTopicsRequest = request.decode()?;

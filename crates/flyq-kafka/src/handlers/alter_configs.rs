@@ -8,7 +8,7 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
 use super::describe_configs::RESOURCE_TOPIC;
 use super::{Close, Request, config_map, str_bytes};
-use crate::kafka::errors::error_code;
+use crate::errors::error_code;
 
 /// The answer for one resource of an (incremental) alter: success, or the code and reason.
 pub(crate) fn resource_result(

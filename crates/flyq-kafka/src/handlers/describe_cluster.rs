@@ -6,7 +6,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::{Close, Request, str_bytes};
-use crate::kafka::authorized::{Resource, authorized_operations};
+use crate::authorized::{Resource, authorized_operations};
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: DescribeClusterRequest = request.decode()?;

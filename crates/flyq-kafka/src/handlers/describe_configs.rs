@@ -14,7 +14,7 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::{Close, Request, str_bytes};
-use crate::kafka::errors::error_code;
+use crate::errors::error_code;
 
 /// Kafka's resource types and config sources.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;

@@ -18,8 +18,8 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
 use super::{Close, Request, str_bytes};
-use crate::kafka::authorized::{Resource, authorized_operations};
-use crate::kafka::errors::error_code;
+use crate::authorized::{Resource, authorized_operations};
+use crate::errors::error_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: MetadataRequest = request.decode()?;
@@ -110,7 +110,7 @@ pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Cl
 }
 
 async fn lookup(
-    context: &crate::kafka::Context,
+    context: &crate::Context,
     name: &str,
     auto_create: bool,
 ) -> Result<Option<Arc<Topic>>, i16> {

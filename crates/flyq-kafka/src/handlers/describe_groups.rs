@@ -6,7 +6,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::{Close, Request, str_bytes};
-use crate::kafka::authorized::{Resource, authorized_operations};
+use crate::authorized::{Resource, authorized_operations};
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: DescribeGroupsRequest = request.decode()?;

@@ -5,7 +5,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::{Close, Request};
-use crate::kafka::errors::group_code;
+use crate::errors::group_code;
 
 pub(crate) async fn handle(mut request: Request<'_>) -> Result<Option<Bytes>, Close> {
     let req: LeaveGroupRequest = request.decode()?;

@@ -10,7 +10,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use super::{Close, Request, encode_response};
-use crate::kafka::versions::SUPPORTED_APIS;
+use crate::versions::SUPPORTED_APIS;
 
 fn response(error_code: i16) -> ApiVersionsResponse {
     let api_keys = SUPPORTED_APIS

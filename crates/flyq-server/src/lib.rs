@@ -1,2 +1,0 @@
-//! FlyQ's listeners. Today: the Kafka wire protocol listener.
-pub mod kafka;
