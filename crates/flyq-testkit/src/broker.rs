@@ -140,9 +140,9 @@ async fn run(
     let http_task = tokio::spawn(flyq_http::serve(http_listener, state.clone(), async {
         let _ = http_stopped.await;
     }));
-    let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
+    // As `flyq serve` does: the broker's background tasks (the group ticker) start with it.
+    let broker = Broker::start(broker_config)
         .await
-        .map_err(|e| format!("opening the broker: {e}"))?
         .map_err(|e| format!("opening the broker: {e}"))?;
     let (kafka_listener, addr) = bind("Kafka").await?;
     let mut config = KafkaConfig::new(addr);

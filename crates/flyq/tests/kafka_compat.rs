@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::Flyq;
 use flyq_protocol::builder::{RecordSpec, build_batch};
-use flyq_testkit::kafka::Conn;
+use flyq_testkit::kafka::{Conn, produce_to};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
@@ -38,22 +37,9 @@ fn create_topic(conn: &mut Conn, topic: &str, partitions: i32) {
 
 /// Appends `batch` to one partition; returns its base offset.
 fn produce(conn: &mut Conn, topic: &str, partition: i32, batch: &Bytes) -> i64 {
-    let request = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(name(topic))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(partition)
-                        .with_records(Some(batch.clone())),
-                ]),
-        ]);
-    let response: ProduceResponse = conn.call(ApiKey::Produce, 9, &request);
-    let answer = &response.responses[0].partition_responses[0];
-    assert_eq!(answer.error_code, 0);
-    answer.base_offset
+    let (code, base_offset) = produce_to(conn, topic, partition, 1, batch.clone());
+    assert_eq!(code, 0);
+    base_offset
 }
 
 /// A batch of one record of `len` bytes.
