@@ -325,22 +325,25 @@ impl Broker {
         acks: Acks,
     ) -> Result<ProduceOutcome> {
         refuse_internal(topic)?;
-        let settings = self
-            .topic(topic)
-            .map(|t| t.settings.clone())
-            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
-                topic: topic.to_owned(),
-                partition,
-            })?;
-        let partition = self.partition(topic, partition)?;
-        if acks == Acks::All && settings.min_insync_replicas > IN_SYNC_REPLICAS {
+        // One lookup: the topic gives both its settings and the partition.
+        let unknown = || BrokerError::UnknownTopicOrPartition {
+            topic: topic.to_owned(),
+            partition,
+        };
+        let owner = self.topic(topic).ok_or_else(unknown)?;
+        let partition = usize::try_from(partition)
+            .ok()
+            .and_then(|i| owner.partitions.get(i).cloned())
+            .ok_or_else(unknown)?;
+        let required = owner.settings.min_insync_replicas;
+        if acks == Acks::All && required > IN_SYNC_REPLICAS {
             return Err(BrokerError::NotEnoughReplicas {
-                required: settings.min_insync_replicas,
+                required,
                 in_sync: IN_SYNC_REPLICAS,
             });
         }
         let task = tokio::task::spawn_blocking(move || {
-            let prepared = append_policy::prepare(&settings, batch, now_ms())?;
+            let prepared = append_policy::prepare(&owner.settings, batch, now_ms())?;
             let info = partition.append(&prepared.batch)?;
             Ok::<_, BrokerError>(ProduceOutcome {
                 base_offset: info.base_offset,
